@@ -1,0 +1,35 @@
+# The lit suite: text-driven tests of the IR, the passes and (later) the frontend and codegen.
+# Each test is a file with `// RUN:` lines; FileCheck checks the output.
+import ctypes.util
+import os
+import lit.formats
+
+config.name = "dlc"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".dlir", ".dl", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.dlc_obj_root, "tests", "lit")
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+
+config.substitutions.append(("%dlc-opt", os.path.join(config.dlc_tools_dir, "dlc-opt")))
+config.substitutions.append(("%python", config.python))
+config.environment["PATH"] = os.pathsep.join(
+    [config.dlc_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "HOME", "TMPDIR"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+
+# GPU tests say `REQUIRES: gpu`: they run only where the CUDA driver loads and sees a device.
+def have_gpu():
+    lib = ctypes.util.find_library("cuda")
+    try:
+        cuda = ctypes.CDLL(lib or "libcuda.so.1")
+        count = ctypes.c_int(0)
+        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
+
+
+if os.environ.get("DLC_TEST_GPU", "auto") != "0" and have_gpu():
+    config.available_features.add("gpu")
