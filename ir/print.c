@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shortest decimal form of d that reads back as d, always marked as a float. */
-static void print_float(FILE *out, double d)
+/* The shortest decimal form of d that reads back as d (as a float when `single`: constants of
+ * dtypes narrower than f64 mean their values rounded to that dtype), always marked as a float. */
+static void print_float_prec(FILE *out, double d, bool single)
 {
     if (isnan(d)) {
         fputs("nan", out);
@@ -23,13 +24,16 @@ static void print_float(FILE *out, double d)
     char buf[40];
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
+        double back = strtod(buf, NULL);
+        if (back == d || (single && (float)back == (float)d))
             break;
     }
     fputs(buf, out);
     if (!strpbrk(buf, ".en"))
         fputs(".0", out);
 }
+
+static void print_float(FILE *out, double d) { print_float_prec(out, d, false); }
 
 static void print_dim(FILE *out, dl_dim d)
 {
@@ -59,7 +63,7 @@ static void print_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void print_attr_value(FILE *out, const dl_attr *a)
+static void print_attr_value(FILE *out, const dl_attr *a, bool single)
 {
     switch (a->kind) {
     case DL_ATTR_INT: fprintf(out, "%" PRId64, a->u.i); break;
@@ -77,7 +81,7 @@ static void print_attr_value(FILE *out, const dl_attr *a)
             if (a->kind == DL_ATTR_INTS)
                 fprintf(out, "%" PRId64, a->u.ints[i]);
             else if (a->kind == DL_ATTR_FLOATS)
-                print_float(out, a->u.floats[i]);
+                print_float_prec(out, a->u.floats[i], single);
             else
                 print_dim(out, a->u.dims[i]);
         }
@@ -110,7 +114,9 @@ static void print_op(FILE *out, const dl_func *f, const dl_op *op)
         fputs(" {", out);
         for (int i = 0; i < op->nattr; i++) {
             fprintf(out, "%s%s=", i ? ", " : "", op->attr[i].name);
-            print_attr_value(out, &op->attr[i]);
+            print_attr_value(out, &op->attr[i],
+                             op->code == DL_OP_CONSTANT && ir_dtype_is_float(op->res[0].type.dtype) &&
+                                 op->res[0].type.dtype != DL_F64);
         }
         if (op->checkpoint)
             fprintf(out, "%scheckpoint=%d", op->nattr ? ", " : "", op->checkpoint);
