@@ -63,7 +63,18 @@ static void print_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void print_attr_value(FILE *out, const dl_attr *a, bool single)
+/* How a constant's values print: integer dtypes as integers, narrow floats at float precision. */
+typedef enum { VALUES_F64, VALUES_F32, VALUES_INT } values_mode;
+
+static values_mode mode_of(const dl_op *op)
+{
+    if (op->code != DL_OP_CONSTANT || op->nres != 1)
+        return VALUES_F64;
+    dl_dtype t = op->res[0].type.dtype;
+    return t == DL_F64 ? VALUES_F64 : ir_dtype_is_float(t) ? VALUES_F32 : VALUES_INT;
+}
+
+static void print_attr_value(FILE *out, const dl_attr *a, values_mode mode)
 {
     switch (a->kind) {
     case DL_ATTR_INT: fprintf(out, "%" PRId64, a->u.i); break;
@@ -81,7 +92,11 @@ static void print_attr_value(FILE *out, const dl_attr *a, bool single)
             if (a->kind == DL_ATTR_INTS)
                 fprintf(out, "%" PRId64, a->u.ints[i]);
             else if (a->kind == DL_ATTR_FLOATS)
-                print_float_prec(out, a->u.floats[i], single);
+                if (mode == VALUES_INT && fabs(a->u.floats[i]) < 9.2e18 &&
+                    a->u.floats[i] == (double)(int64_t)a->u.floats[i])
+                    fprintf(out, "%" PRId64, (int64_t)a->u.floats[i]);
+                else
+                    print_float_prec(out, a->u.floats[i], mode == VALUES_F32);
             else
                 print_dim(out, a->u.dims[i]);
         }
@@ -114,9 +129,7 @@ static void print_op(FILE *out, const dl_func *f, const dl_op *op)
         fputs(" {", out);
         for (int i = 0; i < op->nattr; i++) {
             fprintf(out, "%s%s=", i ? ", " : "", op->attr[i].name);
-            print_attr_value(out, &op->attr[i],
-                             op->code == DL_OP_CONSTANT && ir_dtype_is_float(op->res[0].type.dtype) &&
-                                 op->res[0].type.dtype != DL_F64);
+            print_attr_value(out, &op->attr[i], mode_of(op));
         }
         if (op->checkpoint)
             fprintf(out, "%scheckpoint=%d", op->nattr ? ", " : "", op->checkpoint);
