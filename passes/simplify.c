@@ -6,10 +6,13 @@
  *   reshape-like ops that keep the type -> x; a chain of them -> one reshape
  *   transpose/permute that keep the order -> x; a chain of them -> one permute
  *   expand/broadcast_to/slice/concat that keep the value -> x
- * Each rewrite only applies when the result type equals the replacement's type. */
+ * Each rewrite only applies when the result type equals the replacement's type. Dimension
+ * attributes are put in canonical form first (non-negative, sorted where order does not
+ * matter, transpose with dim0 < dim1) so that CSE sees `dim=-1` and `dim=1` as the same. */
 #include "passes/eval.h"
 #include "passes/pass.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool same_type(const dl_value *a, const dl_value *b) { return ir_type_eq(&a->type, &b->type); }
@@ -54,6 +57,51 @@ static void perm_of(const dl_op *op, int perm[DL_MAX_RANK])
 }
 
 static bool is_perm_op(dl_opcode c) { return c == DL_OP_TRANSPOSE || c == DL_OP_PERMUTE; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rewrites dimension attributes in place to their canonical form (the type does not change). */
+static void canonicalize_dims(dl_op *op)
+{
+    static const char *const names[] = {"dim", "dim0", "dim1", "dims", "start_dim", "end_dim"};
+    if (op->nin < 1)
+        return;
+    int rank = op->in[0]->type.rank;
+    if (op->code == DL_OP_UNSQUEEZE || op->code == DL_OP_STACK)
+        rank++;
+    if (rank == 0)
+        return;
+    for (int i = 0; i < op->nattr; i++) {
+        dl_attr *a = &op->attr[i];
+        bool is_dim = false;
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+            is_dim |= !strcmp(a->name, names[k]);
+        if (!is_dim)
+            continue;
+        if (a->kind == DL_ATTR_INT && a->u.i < 0)
+            a->u.i += rank;
+        if (a->kind != DL_ATTR_INTS)
+            continue;
+        for (int k = 0; k < a->n; k++)
+            if (a->u.ints[k] < 0)
+                a->u.ints[k] += rank;
+        if (op->code != DL_OP_PERMUTE)    /* a set of dimensions, not an order */
+            qsort(a->u.ints, (size_t)a->n, sizeof(int64_t), cmp_i64);
+    }
+    if (op->code == DL_OP_TRANSPOSE) {
+        dl_attr *d0 = (dl_attr *)ir_attr_find(op->nattr, op->attr, "dim0");
+        dl_attr *d1 = (dl_attr *)ir_attr_find(op->nattr, op->attr, "dim1");
+        if (d0 && d1 && d0->u.i > d1->u.i) {
+            int64_t t = d0->u.i;
+            d0->u.i = d1->u.i;
+            d1->u.i = t;
+        }
+    }
+}
 
 /* A new op of `code` on `in`, inserted before `at`. */
 static dl_value *emit(dl_op *at, dl_opcode code, int nin, dl_value *const *in, int nattr,
@@ -163,6 +211,7 @@ bool pass_simplify(dl_module *m, const dl_pass_opts *opts, dl_diag *diag)
     for (dl_func *f = m->first; f; f = f->next) {
         for (dl_op *op = f->first, *next; op; op = next) {
             ir_op_resolve_operands(op);
+            canonicalize_dims(op);
             dl_value *v = simplify_op(op);
             next = op->next;
             if (v) {
