@@ -1,6 +1,7 @@
 /* Diagnostics printing and -verify-diagnostics matching (see diag.h). */
 #include "support/diag.h"
 
+#include "dlc/dlc.h"
 #include "support/alloc.h"
 
 #include <stdarg.h>
@@ -250,5 +251,5 @@ _Noreturn void sup_ice(const char *file, int line, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(3);
+    exit(DLC_EXIT_ICE);
 }

@@ -1,11 +1,12 @@
 /* dlc-opt: reads textual IR, runs the named passes, prints the IR. The tool lit tests drive.
  * Argument parsing and nothing else; the work is in ir/ and passes/. */
+#include "dlc/dlc.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
+#include "support/file.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *out)
@@ -21,37 +22,6 @@ static void usage(FILE *out)
           "  -o FILE               write the IR to FILE instead of standard output\n"
           "  --version, --help\n",
           out);
-}
-
-/* Reads all of `path` into a NUL-terminated malloc'd buffer. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    bool err = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (!buf || err) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 static bool flag_value(const char *arg, const char *name, const char **value)
@@ -72,14 +42,14 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
-            return 0;
+            return DLC_EXIT_OK;
         } else if (!strcmp(a, "--version")) {
             printf("dlc-opt %s (LLVM %s)\n", DLC_VERSION, DLC_LLVM_VERSION);
-            return 0;
+            return DLC_EXIT_OK;
         } else if (!strcmp(a, "--list-passes")) {
             puts("Passes:");
             pass_list(stdout);
-            return 0;
+            return DLC_EXIT_OK;
         } else if (flag_value(a, "--pass", &v) || flag_value(a, "--passes", &v)) {
             pipeline = v;
         } else if (flag_value(a, "--print-after", &v)) {
@@ -97,16 +67,16 @@ int main(int argc, char **argv)
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "dlc-opt: error: unknown option '%s'\n", a);
             usage(stderr);
-            return 2;
+            return DLC_EXIT_USAGE;
         } else if (input) {
             fprintf(stderr, "dlc-opt: error: more than one input file ('%s', '%s')\n", input, a);
-            return 2;
+            return DLC_EXIT_USAGE;
         } else
             input = a;
     }
     if (!input) {
         usage(stderr);
-        return 2;
+        return DLC_EXIT_USAGE;
     }
     /* Check the pipeline's names before reading anything. */
     for (const char *p = pipeline; *p;) {
@@ -115,44 +85,44 @@ int main(int argc, char **argv)
         if (!pass_lookup(p, n)) {
             fprintf(stderr, "dlc-opt: error: unknown pass '%.*s' (--list-passes lists them)\n",
                     (int)n, p);
-            return 2;
+            return DLC_EXIT_USAGE;
         }
         p = comma ? comma + 1 : p + n;
     }
 
     size_t len;
-    char *text = read_file(input, &len);
+    char *text = sup_read_file(input, &len);
     if (!text) {
         fprintf(stderr, "dlc-opt: error: cannot read '%s': %s\n", input, strerror(errno));
-        return 1;
+        return DLC_EXIT_USER;
     }
     dl_diag *diag = sup_diag_create(stderr);
     const char *name = diag ? sup_diag_add_source(diag, strcmp(input, "-") ? input : "<stdin>",
                                                    text, len) : NULL;
     if (!name) {
         fputs("dlc-opt: error: out of memory\n", stderr);
-        free(text);
+        sup_free(text);
         sup_diag_destroy(diag);
-        return 1;
+        return DLC_EXIT_USER;
     }
     sup_diag_set_verify(diag, verify_diags);
 
     dl_module *m = ir_parse(name, text, len, diag);
-    free(text);
+    sup_free(text);
     bool ok = m && ir_verify(m, diag) && pass_run_pipeline(m, pipeline, &opts, diag);
-    int rc = ok ? 0 : 1;
+    int rc = ok ? DLC_EXIT_OK : DLC_EXIT_USER;
     if (verify_diags)
-        rc = sup_diag_verify(diag) ? 1 : 0;
+        rc = sup_diag_verify(diag) ? DLC_EXIT_USER : DLC_EXIT_OK;
     else if (ok) {
         FILE *out = output ? fopen(output, "w") : stdout;
         if (!out) {
             fprintf(stderr, "dlc-opt: error: cannot write '%s': %s\n", output, strerror(errno));
-            rc = 1;
+            rc = DLC_EXIT_USER;
         } else {
             ir_print(out, m);
             if ((output && fclose(out)) || (!output && fflush(out))) {
                 fprintf(stderr, "dlc-opt: error: writing the IR failed: %s\n", strerror(errno));
-                rc = 1;
+                rc = DLC_EXIT_USER;
             }
         }
     }
