@@ -227,12 +227,32 @@ static bool is_word(const tok *t, const char *w)
 
 /* ---- names ----------------------------------------------------------------------------- */
 
+/* The current function's names: an open-addressing table keyed by the interned name pointer.
+ * A NULL value with `poison` set stands for the results of an op that failed to build, so its
+ * users do not report a second error. */
+
+static size_t name_slot(const parser *ps, const char *name)
+{
+    size_t mask = (size_t)ps->capnames - 1, h = ((uintptr_t)name >> 4) * 0x9e3779b97f4a7c15ull;
+    for (h &= mask; ps->names[h] && ps->names[h] != name; h = (h + 1) & mask)
+        ;
+    return h;
+}
+
 static int name_find(parser *ps, const char *name)
 {
-    for (int i = ps->nnames - 1; i >= 0; i--)
-        if (ps->names[i] == name)
-            return i;
-    return -1;
+    if (!ps->capnames)
+        return -1;
+    size_t h = name_slot(ps, name);
+    return ps->names[h] ? (int)h : -1;
+}
+
+static void names_reset(parser *ps)
+{
+    ps->names = NULL;
+    ps->vals = NULL;
+    ps->poison = NULL;
+    ps->nnames = ps->capnames = 0;
 }
 
 static void name_define(parser *ps, const char *name, dl_value *v, bool poison, dl_loc loc)
@@ -242,19 +262,26 @@ static void name_define(parser *ps, const char *name, dl_value *v, bool poison, 
         ps->bad = true;
         return;
     }
-    if (ps->nnames == ps->capnames) {
-        int ncap = ps->capnames ? ps->capnames * 2 : 64;
-        ps->names = sup_arena_grow(&ps->m->arena, ps->names, sizeof *ps->names * (size_t)ps->capnames,
-                                   sizeof *ps->names * (size_t)ncap);
-        ps->vals = sup_arena_grow(&ps->m->arena, ps->vals, sizeof *ps->vals * (size_t)ps->capnames,
-                                  sizeof *ps->vals * (size_t)ncap);
-        ps->poison = sup_arena_grow(&ps->m->arena, ps->poison, sizeof *ps->poison * (size_t)ps->capnames,
-                                    sizeof *ps->poison * (size_t)ncap);
-        ps->capnames = ncap;
+    if (2 * (ps->nnames + 1) > ps->capnames) {
+        /* Rehash into a table twice the size (the old one stays in the arena). */
+        parser old = *ps;
+        ps->capnames = old.capnames ? old.capnames * 2 : 64;
+        ps->names = ir_alloc(ps->m, sizeof *ps->names * (size_t)ps->capnames);
+        ps->vals = ir_alloc(ps->m, sizeof *ps->vals * (size_t)ps->capnames);
+        ps->poison = ir_alloc(ps->m, sizeof *ps->poison * (size_t)ps->capnames);
+        for (int i = 0; i < old.capnames; i++)
+            if (old.names[i]) {
+                size_t h = name_slot(ps, old.names[i]);
+                ps->names[h] = old.names[i];
+                ps->vals[h] = old.vals[i];
+                ps->poison[h] = old.poison[i];
+            }
     }
-    ps->names[ps->nnames] = name;
-    ps->vals[ps->nnames] = v;
-    ps->poison[ps->nnames++] = poison;
+    size_t h = name_slot(ps, name);
+    ps->names[h] = name;
+    ps->vals[h] = v;
+    ps->poison[h] = poison;
+    ps->nnames++;
 }
 
 /* ---- types ----------------------------------------------------------------------------- */
@@ -618,7 +645,7 @@ static bool parse_func(parser *ps)
     }
     dl_func *f = ir_func_create(ps->m, fname, floc);
     next(ps);
-    ps->nnames = 0;
+    names_reset(ps);
     if (!expect(ps, T_LPAREN, "'('"))
         return false;
     /* Arguments: all are added before any op refers to them (ir_func_add_arg moves them). */
