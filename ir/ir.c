@@ -71,7 +71,10 @@ static int sym_cmp(const char *a, const char *b) { return a == b ? 0 : strcmp(a,
 
 bool ir_dim_mul(dl_dim a, dl_dim b, dl_dim *out)
 {
-    dl_dim r = {.c = a.c * b.c};
+    dl_dim r;
+    if (__builtin_mul_overflow(a.c, b.c, &r.c))
+        return false;
+    r.n = 0;
     if (r.c == 0) {
         *out = r;
         return true;

@@ -33,6 +33,8 @@ bool        ir_dtype_parse(const char *s, size_t n, dl_dtype *out);
 /* ---- dimensions and shapes ------------------------------------------------------------- */
 
 enum { DL_MAX_RANK = 8, DL_DIM_MAXSYM = 4 };
+/* The largest dimension (2^48): products of two stay far from int64 overflow. */
+#define IR_MAX_DIM ((int64_t)1 << 48)
 
 /* A dimension is c * sym[0] * ... * sym[n-1]: a constant (n == 0) or a product of symbolic
  * dimensions with a constant factor (N, 4*N, N*T). Symbols are interned strings of the module
@@ -54,7 +56,7 @@ dl_dim ir_dim_const(int64_t c);
 dl_dim ir_dim_sym(const char *interned);
 bool   ir_dim_is_const(dl_dim d);
 bool   ir_dim_eq(dl_dim a, dl_dim b);
-bool   ir_dim_mul(dl_dim a, dl_dim b, dl_dim *out);         /* false: too many symbols */
+bool   ir_dim_mul(dl_dim a, dl_dim b, dl_dim *out);         /* false: too many symbols, overflow */
 bool   ir_dim_div(dl_dim a, dl_dim b, dl_dim *out);         /* false: not an exact quotient */
 int    ir_dim_str(dl_dim d, char *buf, size_t n);           /* "64", "N", "4*N*T" */
 bool   ir_type_eq(const dl_type *a, const dl_type *b);

@@ -294,8 +294,17 @@ static bool parse_dim(parser *ps, dl_dim *d, bool allow_neg)
         if (ps->t.kind == T_INT) {
             if (ps->t.i < 0 && !(allow_neg && ps->t.i == -1 && d->c == 1 && d->n == 0))
                 return syntax(ps, "a dimension (a size, a symbol or a product of them)");
-            if (!ir_dim_mul(*d, ir_dim_const(ps->t.i), d))
-                return syntax(ps, "a dimension");
+            if (ps->t.i > IR_MAX_DIM) {
+                sup_diag_error(ps->diag, ps->t.loc, "dimension %lld is above the limit of 2^48",
+                               (long long)ps->t.i);
+                ps->failed = ps->bad = true;
+                return false;
+            }
+            if (!ir_dim_mul(*d, ir_dim_const(ps->t.i), d) || d->c > IR_MAX_DIM) {
+                sup_diag_error(ps->diag, ps->t.loc, "dimension is above the limit of 2^48");
+                ps->failed = ps->bad = true;
+                return false;
+            }
         } else if (ps->t.kind == T_IDENT) {
             dl_dim s = ir_dim_sym(ir_intern(ps->m, ps->t.p, ps->t.n));
             if (!ir_dim_mul(*d, s, d)) {

@@ -195,7 +195,7 @@ static bool rule_constant(rule_ctx *c)
     const dl_attr *v = AFIND("value");
     dl_dim numel;
     if (!ir_type_numel(&c->out[0], &numel))
-        return fail(c, "too many symbolic dimensions in %s", T(c, &c->out[0]));
+        return fail(c, "the element count of %s is too large or a product of more than 4 symbols", T(c, &c->out[0]));
     if (v->n == 1)
         return true;
     if (numel.n)
@@ -336,7 +336,7 @@ static bool rule_reshape(rule_ctx *c)
         return fail(c, "rank %d is above the limit of %d", s->n, DL_MAX_RANK);
     dl_dim total, known = ir_dim_const(1);
     if (!ir_type_numel(x, &total))
-        return fail(c, "too many symbolic dimensions in %s", T(c, x));
+        return fail(c, "the element count of %s is too large or a product of more than 4 symbols", T(c, x));
     int infer = -1;
     for (int i = 0; i < s->n; i++) {
         dl_dim d = s->u.dims[i];
@@ -349,7 +349,7 @@ static bool rule_reshape(rule_ctx *c)
         if (d.c < 0)
             return fail(c, "invalid dimension %s in the new shape", D(c, d));
         if (!ir_dim_mul(known, d, &known))
-            return fail(c, "too many symbolic dimensions in the new shape");
+            return fail(c, "the element count of the new shape is too large or a product of more than 4 symbols");
     }
     c->out[0].dtype = x->dtype;
     c->out[0].rank = s->n;
@@ -525,7 +525,7 @@ static bool rule_slice(rule_ctx *c)
         end += n;
     start = start < 0 ? 0 : start > n ? n : start;
     end = end < 0 ? 0 : end > n ? n : end;
-    c->out[0].dim[d] = ir_dim_const(end > start ? (end - start + step - 1) / step : 0);
+    c->out[0].dim[d] = ir_dim_const(end > start ? (end - start - 1) / step + 1 : 0);
     return true;
 }
 
@@ -577,7 +577,7 @@ static bool rule_flatten(rule_ctx *c)
     dl_dim p = ir_dim_const(1);
     for (int i = s; i <= e; i++)
         if (!ir_dim_mul(p, x->dim[i], &p))
-            return fail(c, "too many symbolic dimensions to flatten %s", T(c, x));
+            return fail(c, "flattening %s gives a dimension too large or a product of more than 4 symbols", T(c, x));
     c->out[0].rank = 0;
     for (int i = 0; i < x->rank; i++) {
         if (i == s)
@@ -1060,6 +1060,15 @@ static bool check_attrs(rule_ctx *c)
             return fail(c, "attribute '%s' is given twice", a->name);
         if (s->kind != a->kind)
             return fail(c, "attribute '%s' has the wrong kind", a->name);
+        /* Sizes, strides and paddings feed size arithmetic: keep them far from overflow. Slice
+         * bounds are clamped instead, so PyTorch's `end=2**63-1` idiom works. */
+        if (c->code != DL_OP_SLICE && (a->kind == DL_ATTR_INT || a->kind == DL_ATTR_INTS)) {
+            for (int k = 0; k < (a->kind == DL_ATTR_INT ? 1 : a->n); k++) {
+                int64_t v = a->kind == DL_ATTR_INT ? a->u.i : a->u.ints[k];
+                if (v > IR_MAX_DIM || v < -IR_MAX_DIM)
+                    return fail(c, "attribute '%s' value %" PRId64 " is out of range", a->name, v);
+            }
+        }
         if (s->choices) {
             size_t n = strlen(a->u.s);
             bool ok = false;
