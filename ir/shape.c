@@ -698,14 +698,15 @@ static bool rule_matmul(rule_ctx *c)
 }
 
 /* Output size of a window sliding over n (convolution and pooling arithmetic of PyTorch). */
+/* Sizes and attributes are at most 2^48 (IR_MAX_DIM), so products are done in 128 bits. */
 static int64_t window_out(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode)
 {
-    int64_t span = n + 2 * p - d * (k - 1) - 1;
+    __int128 span = (__int128)n + 2 * p - (__int128)d * (k - 1) - 1;
     if (span < 0)
         return 0;
-    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t o = (int64_t)((ceil_mode ? (span + s - 1) / s : span / s) + 1);
     /* With ceil_mode the last window must start inside the input or its left padding. */
-    if (ceil_mode && (o - 1) * s >= n + p)
+    if (ceil_mode && (__int128)(o - 1) * s >= (__int128)n + p)
         o--;
     return o;
 }
@@ -791,7 +792,10 @@ static bool rule_conv_transpose2d(rule_ctx *c)
             return fail(c, "output_padding %" PRId64 " must be smaller than stride or dilation",
                         op[i]);
         int64_t k = w->dim[2 + i].c, n = x->dim[2 + i].c;
-        int64_t m = (n - 1) * s[i] - 2 * p[i] + d[i] * (k - 1) + op[i] + 1;
+        __int128 m128 = (__int128)(n - 1) * s[i] - 2 * p[i] + (__int128)d[i] * (k - 1) + op[i] + 1;
+        if (m128 > IR_MAX_DIM)
+            return fail(c, "the output would be larger than 2^48");
+        int64_t m = (int64_t)m128;
         if (m <= 0)
             return fail(c, "the output would be empty (size %" PRId64 ")", m);
         o->dim[2 + i] = ir_dim_const(m);
