@@ -59,10 +59,11 @@ static const char *D(rule_ctx *c, dl_dim d)
 
 static bool is_one(dl_dim d) { return d.n == 0 && d.c == 1; }
 
-/* Python-style dimension index: -1 is the last of `rank`. */
+/* Python-style dimension index: -1 is the last of `rank`. A scalar takes 0 and -1, as if it had
+ * rank 1 (PyTorch's maybe_wrap_dim). */
 static bool norm_dim(rule_ctx *c, int64_t d, int rank, const dl_type *t, int *out)
 {
-    if (d < -rank || d >= rank || (rank == 0 && d != 0 && d != -1))
+    if (rank == 0 ? d != 0 && d != -1 : d < -rank || d >= rank)
         return fail(c, "dimension %" PRId64 " is out of range for %s (rank %d)", d, T(c, t), rank);
     *out = (int)(d < 0 ? d + rank : d);
     if (rank == 0)
@@ -313,6 +314,9 @@ static bool rule_reduce(rule_ctx *c)
     if (!want_numeric(c, x) || !reduce_mask(c, x, mask))
         return false;
     c->out[0].dtype = x->dtype;
+    /* torch.sum and torch.prod accumulate integers in int64 (overflow would be likely). */
+    if ((c->code == DL_OP_SUM || c->code == DL_OP_PROD) && ir_dtype_is_int(x->dtype))
+        c->out[0].dtype = DL_I64;
     reduce_shape(x, mask, ABOOL("keepdim"), &c->out[0]);
     return true;
 }
@@ -701,10 +705,12 @@ static bool rule_matmul(rule_ctx *c)
 /* Sizes and attributes are at most 2^48 (IR_MAX_DIM), so products are done in 128 bits. */
 static int64_t window_out(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode)
 {
-    __int128 span = (__int128)n + 2 * p - (__int128)d * (k - 1) - 1;
+    /* With ceil_mode a window may hang over the far edge, even of an input smaller than the
+     * kernel (PyTorch's pooling_output_shape): round up before giving up. */
+    __int128 span = (__int128)n + 2 * p - (__int128)d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
     if (span < 0)
         return 0;
-    int64_t o = (int64_t)((ceil_mode ? (span + s - 1) / s : span / s) + 1);
+    int64_t o = (int64_t)(span / s + 1);
     /* With ceil_mode the last window must start inside the input or its left padding. */
     if (ceil_mode && (__int128)(o - 1) * s >= (__int128)n + p)
         o--;
@@ -762,7 +768,7 @@ static bool rule_conv2d(rule_ctx *c)
         if (s[i] <= 0 || d[i] <= 0 || p[i] < 0)
             return fail(c, "stride and dilation must be positive and padding not negative");
         int64_t k = w->dim[2 + i].c, n = x->dim[2 + i].c;
-        if (n + 2 * p[i] < d[i] * (k - 1) + 1)
+        if ((__int128)n + 2 * p[i] < (__int128)d[i] * (k - 1) + 1)
             return fail(c, "kernel %s is larger than the padded input %s", T(c, w), T(c, x));
         o->dim[2 + i] = ir_dim_const(window_out(n, k, s[i], p[i], d[i], false));
     }
@@ -782,6 +788,9 @@ static bool rule_conv_transpose2d(rule_ctx *c)
         return fail(c, "weight %s must have %" PRId64 " input channels (from %s)", T(c, w), C, T(c, x));
     if (C % g)
         return fail(c, "input channels %" PRId64 " must divide by groups %" PRId64, C, g);
+    if ((__int128)w->dim[1].c * g > IR_MAX_DIM)
+        return fail(c, "%" PRId64 " output channels per group in %" PRId64 " groups is too many",
+                    w->dim[1].c, g);
     dl_type *o = &c->out[0];
     *o = *x;
     o->dim[1] = ir_dim_const(w->dim[1].c * g);
@@ -942,7 +951,8 @@ static bool rule_sdpa(rule_ctx *c)
         return fail(c, "q %s and k %s differ in the last dimension", T(c, q), T(c, k));
     if (!ir_dim_eq(k->dim[rk - 2], v->dim[rv - 2]))
         return fail(c, "k %s and v %s differ in sequence length", T(c, k), T(c, v));
-    dl_type bq = *q, bk = *k, bv = *v, b1, batch;
+    /* broadcast() fills only the shape; the dtype is set because messages print these. */
+    dl_type bq = *q, bk = *k, bv = *v, b1 = {.dtype = q->dtype}, batch = {.dtype = q->dtype};
     bq.rank -= 2, bk.rank -= 2, bv.rank -= 2;
     if (!broadcast(c, &bq, &bk, &b1) || !broadcast(c, &b1, &bv, &batch))
         return false;
