@@ -22,6 +22,7 @@ typedef struct tok {
     dl_loc      loc;
     int64_t     i;
     double      f;
+    const char *bad;      /* T_ERROR: what is wrong with it, when more than "invalid" */
 } tok;
 
 typedef struct parser {
@@ -52,6 +53,8 @@ static void advance_char(parser *ps)
     ps->cur++;
 }
 
+static const char unterminated[] = "an unterminated string";
+
 static bool is_ident(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -60,6 +63,9 @@ static bool is_ident(char c)
 
 static void next(parser *ps)
 {
+    /* Where the previous token ended: end of file is reported there, on a line that exists
+     * (after a final newline there is none to show). */
+    dl_loc prev_end = {ps->file, ps->line, ps->col};
     /* Whitespace and // comments. */
     for (;;) {
         while (ps->cur < ps->end && (*ps->cur == ' ' || *ps->cur == '\t' || *ps->cur == '\n' ||
@@ -76,6 +82,7 @@ static void next(parser *ps)
     *t = (tok){.p = ps->cur, .loc = {ps->file, ps->line, ps->col}};
     if (ps->cur >= ps->end) {
         t->kind = T_EOF;
+        t->loc = prev_end;
         return;
     }
     char c = *ps->cur;
@@ -103,6 +110,10 @@ static void next(parser *ps)
             advance_char(ps);
         t->n = (size_t)(ps->cur - t->p);
         t->kind = t->n ? (c == '%' ? T_LOCAL : T_GLOBAL) : T_ERROR;
+        if (!t->n) {            /* a sigil with no name: show the sigil in the message */
+            t->p--;
+            t->n = 1;
+        }
         return;
     }
     if ((c >= '0' && c <= '9') || (c == '-' && ps->end - ps->cur >= 2 &&
@@ -131,6 +142,7 @@ static void next(parser *ps)
             advance_char(ps);
         if (n >= sizeof buf) {
             t->kind = T_ERROR;
+            t->bad = "a number too long";
             return;
         }
         memcpy(buf, s, n);
@@ -144,8 +156,13 @@ static void next(parser *ps)
             t->kind = T_INT;
             t->i = strtoll(buf, &endp, 10);
         }
-        if (*endp || errno == ERANGE)
+        /* strtod reports underflow too, for subnormals the printer writes (5e-324): only
+         * overflow is out of range. */
+        bool range = errno == ERANGE && (!isfloat || isinf(t->f));
+        if (*endp || range)
             t->kind = T_ERROR;
+        if (!*endp && range)
+            t->bad = "an out-of-range number";
         return;
     }
     if (is_ident(c) && c != '.') {
@@ -169,6 +186,7 @@ static void next(parser *ps)
         }
         if (ps->cur >= ps->end || *ps->cur != '"') {
             t->kind = T_ERROR;
+            t->bad = unterminated;
             t->n = (size_t)(ps->cur - t->p);
             return;
         }
@@ -188,7 +206,16 @@ static const char *tok_desc(const tok *t, char *buf, size_t n)
 {
     switch (t->kind) {
     case T_EOF: return "end of file";
-    case T_ERROR: snprintf(buf, n, "invalid token '%.*s'", (int)(t->n > 20 ? 20 : t->n), t->p); return buf;
+    case T_ERROR:
+        if (t->bad == unterminated)     /* its text runs on to the end of the line */
+            return t->bad;
+        if (t->bad)
+            snprintf(buf, n, "%s '%.*s'", t->bad, (int)(t->n > 20 ? 20 : t->n), t->p);
+        else if (t->n && ((unsigned char)*t->p < 0x20 || (unsigned char)*t->p >= 0x7f))
+            snprintf(buf, n, "invalid byte 0x%02x", (unsigned char)*t->p);   /* not printable */
+        else
+            snprintf(buf, n, "invalid token '%.*s'", (int)(t->n > 20 ? 20 : t->n), t->p);
+        return buf;
     case T_STRING: return "a string";
     case T_LOCAL: snprintf(buf, n, "'%%%.*s'", (int)t->n, t->p); return buf;
     case T_GLOBAL: snprintf(buf, n, "'@%.*s'", (int)t->n, t->p); return buf;

@@ -5,6 +5,7 @@
 #include "ir/ir.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,9 +195,22 @@ static bool rule_constant(rule_ctx *c)
 {
     /* The result type is given (out[0] holds it); check the values fit it. */
     const dl_attr *v = AFIND("value");
+    dl_dtype t = c->out[0].dtype;
     dl_dim numel;
     if (!ir_type_numel(&c->out[0], &numel))
-        return fail(c, "the element count of %s is too large or a product of more than 4 symbols", T(c, &c->out[0]));
+        return fail(c, "the element count of %s is too large or a product of more than 4 symbols",
+                    T(c, &c->out[0]));
+    /* Integer and bool constants hold exactly what their dtype can (i64 up to 2^63). */
+    static const double lo[] = {[DL_I8] = -128, [DL_U8] = 0, [DL_I32] = -2147483648.0,
+                                [DL_I64] = -9223372036854775808.0, [DL_BOOL] = 0};
+    static const double hi[] = {[DL_I8] = 127, [DL_U8] = 255, [DL_I32] = 2147483647.0,
+                                [DL_I64] = 9223372036854775807.0, [DL_BOOL] = 1};
+    if (!ir_dtype_is_float(t))
+        for (int i = 0; i < v->n; i++) {
+            double x = v->u.floats[i];
+            if (!(x >= lo[t] && x <= hi[t]) || x >= 9223372036854775808.0 || x != trunc(x))
+                return fail(c, "value %.17g does not fit %s", x, ir_dtype_name(t));
+        }
     if (v->n == 1)
         return true;
     if (numel.n)
@@ -265,7 +279,8 @@ static bool rule_where(rule_ctx *c)
         return fail(c, "the condition must be bool, got %s", T(c, c->in[0]));
     if (!same_dtype(c, c->in[1], c->in[2]))
         return false;
-    dl_type ab;
+    /* broadcast() fills only the shape; ab's dtype is set because a message may print it. */
+    dl_type ab = {.dtype = c->in[1]->dtype};
     if (!broadcast(c, c->in[1], c->in[2], &ab) || !broadcast(c, c->in[0], &ab, &c->out[0]))
         return false;
     c->out[0].dtype = c->in[1]->dtype;
@@ -486,7 +501,9 @@ static bool rule_split(rule_ctx *c)
     if (s->n < 1 || s->n > 64)
         return fail(c, "'sizes' must have 1 to 64 entries, got %d", s->n);
     if (*c->nres >= 0 && *c->nres != s->n)
-        return fail(c, "'sizes' has %d entries but there are %d results", s->n, *c->nres);
+        return fail(c, "'sizes' has %d entr%s but there %s %d result%s", s->n,
+                    s->n == 1 ? "y" : "ies", *c->nres == 1 ? "is" : "are", *c->nres,
+                    *c->nres == 1 ? "" : "s");
     int64_t sum = 0;
     for (int i = 0; i < s->n; i++) {
         if (s->u.ints[i] < 0)
@@ -876,12 +893,16 @@ static bool rule_layer_norm(rule_ctx *c)
     const dl_attr *ns = AFIND("normalized_shape");
     if (!want_float(c, x))
         return false;
+    if (x->rank == 0)
+        return fail(c, "cannot normalize a scalar");
     if (ns->n < 1 || ns->n > x->rank)
         return fail(c, "normalized_shape must name 1 to %d trailing dimensions of %s", x->rank,
                     T(c, x));
+    /* Filled in whole first: the message prints it. */
     dl_type want = {.dtype = x->dtype, .rank = ns->n};
-    for (int i = 0; i < ns->n; i++) {
+    for (int i = 0; i < ns->n; i++)
         want.dim[i] = ns->u.dims[i];
+    for (int i = 0; i < ns->n; i++) {
         if (!ir_dim_eq(ns->u.dims[i], x->dim[x->rank - ns->n + i]))
             return fail(c, "normalized_shape %s does not match the trailing dimensions of %s",
                         T(c, &want), T(c, x));
@@ -1113,7 +1134,8 @@ bool ir_infer(dl_opcode code, int nin, const dl_type *const *in, int nattr, cons
             return fail(&c, "takes %d operand%s, got %d", info->min_in,
                         info->min_in == 1 ? "" : "s", nin);
         if (info->max_in < 0)
-            return fail(&c, "takes at least %d operands, got %d", info->min_in, nin);
+            return fail(&c, "takes at least %d operand%s, got %d", info->min_in,
+                        info->min_in == 1 ? "" : "s", nin);
         return fail(&c, "takes %d to %d operands, got %d", info->min_in, info->max_in, nin);
     }
     if (info->nres >= 0) {
