@@ -322,11 +322,23 @@ static void reduce_shape(const dl_type *x, const bool mask[DL_MAX_RANK], bool ke
     }
 }
 
+/* max, min, argmax and argmin have no value over nothing: PyTorch refuses zero-size dimensions. */
+static bool want_nonempty(rule_ctx *c, const dl_type *x, const bool mask[DL_MAX_RANK])
+{
+    bool all = !AFIND("dim");
+    for (int i = 0; i < x->rank; i++)
+        if ((all || mask[i]) && x->dim[i].n == 0 && x->dim[i].c == 0)
+            return fail(c, "cannot reduce over dimension %d of %s: it is empty", i, T(c, x));
+    return true;
+}
+
 static bool rule_reduce(rule_ctx *c)
 {
     const dl_type *x = c->in[0];
     bool mask[DL_MAX_RANK];
     if (!want_numeric(c, x) || !reduce_mask(c, x, mask))
+        return false;
+    if ((c->code == DL_OP_MAX || c->code == DL_OP_MIN) && !want_nonempty(c, x, mask))
         return false;
     c->out[0].dtype = x->dtype;
     /* torch.sum and torch.prod accumulate integers in int64 (overflow would be likely). */
@@ -340,7 +352,7 @@ static bool rule_argreduce(rule_ctx *c)
 {
     const dl_type *x = c->in[0];
     bool mask[DL_MAX_RANK];
-    if (!want_numeric(c, x) || !reduce_mask(c, x, mask))
+    if (!want_numeric(c, x) || !reduce_mask(c, x, mask) || !want_nonempty(c, x, mask))
         return false;
     c->out[0].dtype = DL_I64;
     reduce_shape(x, mask, ABOOL("keepdim"), &c->out[0]);
@@ -616,6 +628,11 @@ static bool rule_pad(rule_ctx *c)
     if (p->n % 2 || p->n / 2 > x->rank)
         return fail(c, "'pad' needs pairs for at most %d dimensions, got %d values", x->rank, p->n);
     c->out[0] = *x;
+    /* PyTorch lets a dimension shrink to nothing only when no pad is positive (then padding
+     * is pure slicing). */
+    bool grows = false;
+    for (int k = 0; k < p->n; k++)
+        grows |= p->u.ints[k] > 0;
     /* Pairs run from the last dimension backwards, as in torch.nn.functional.pad. */
     for (int k = 0; k < p->n / 2; k++) {
         int d = x->rank - 1 - k;
@@ -625,8 +642,9 @@ static bool rule_pad(rule_ctx *c)
         if (!want_const_dim(c, x, d, "to pad it"))
             return false;
         int64_t n = x->dim[d].c + lo + hi;
-        if (n < 0)
-            return fail(c, "padding makes dimension %d of %s negative (%" PRId64 ")", d, T(c, x), n);
+        if (n < 0 || (n == 0 && grows))
+            return fail(c, "padding makes dimension %d of %s %s (%" PRId64 ")", d, T(c, x),
+                        n < 0 ? "negative" : "empty", n);
         c->out[0].dim[d] = ir_dim_const(n);
     }
     return true;
@@ -653,13 +671,19 @@ static bool rule_index_select(rule_ctx *c)
 {
     const dl_type *x = c->in[0], *idx = c->in[1];
     int d;
-    if (!want_int(c, idx, "the index") || !want_rank(c, idx, 1, 1, "the index") ||
+    if (!want_int(c, idx, "the index") || !want_rank(c, idx, 0, 1, "the index") ||
         !norm_dim(c, AINT("dim"), x->rank, x, &d))
         return false;
-    if (x->rank == 0)
-        return fail(c, "cannot index a scalar");
+    /* As in PyTorch: a 0-d index picks one entry and keeps the dimension; a scalar input
+     * takes an index of one element and stays a scalar. */
+    dl_dim n = idx->rank ? idx->dim[0] : ir_dim_const(1);
     c->out[0] = *x;
-    c->out[0].dim[d] = idx->dim[0];
+    if (x->rank == 0) {
+        if (!is_one(n))
+            return fail(c, "a scalar takes an index of one element, got %s", T(c, idx));
+        return true;
+    }
+    c->out[0].dim[d] = n;
     return true;
 }
 
@@ -926,6 +950,12 @@ static bool rule_batch_norm(rule_ctx *c)
     for (int k = 1; k < 5; k++)
         if (!same_type(c, c->in[k], &ch, what[k]))
             return false;
+    /* Batch statistics need two values per channel (PyTorch refuses one). */
+    bool single = true;
+    for (int i = 0; i < x->rank; i++)
+        single &= i == 1 || is_one(x->dim[i]);
+    if (ABOOL("training") && single)
+        return fail(c, "training needs more than one value per channel, got %s", T(c, x));
     c->out[0] = *x;
     c->out[1] = ch;
     c->out[2] = ch;

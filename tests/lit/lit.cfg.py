@@ -2,6 +2,7 @@
 # Each test is a file with `// RUN:` lines; FileCheck checks the output.
 import ctypes.util
 import os
+import subprocess
 import lit.formats
 
 config.name = "dlc"
@@ -12,6 +13,10 @@ config.test_exec_root = os.path.join(config.dlc_obj_root, "tests", "lit")
 config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
 
 config.substitutions.append(("%dlc-opt", os.path.join(config.dlc_tools_dir, "dlc-opt")))
+# Before %python, which is a prefix of it: the system Python that has PyTorch (Debian's
+# python3-torch), for the tests that use PyTorch as a referee (`REQUIRES: torch`).
+TORCH_PYTHON = "/usr/bin/python3"
+config.substitutions.append(("%python-torch", TORCH_PYTHON))
 config.substitutions.append(("%python", config.python))
 config.environment["PATH"] = os.pathsep.join(
     [config.dlc_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
@@ -33,3 +38,16 @@ def have_gpu():
 
 if os.environ.get("DLC_TEST_GPU", "auto") != "0" and have_gpu():
     config.available_features.add("gpu")
+
+
+# PyTorch tests say `REQUIRES: torch`: they run only where the system Python imports torch.
+def have_torch():
+    try:
+        return subprocess.run([TORCH_PYTHON, "-c", "import torch"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+if have_torch():
+    config.available_features.add("torch")
