@@ -31,7 +31,7 @@ run_suite() {
     rc=$?
     echo "$out" | grep -v '^PASS' | tail -n 40
     [ $rc = 0 ] || status=1
-    litsum=$(echo "$out" | sed -n 's/^ *\(Passed\|Failed\|Unsupported\|Expectedly Failed\|Unresolved\|Timed Out\): *\([0-9]*\).*/\2 \1/p' |
+    litsum=$(echo "$out" | sed -n 's/^ *\(Passed\|Failed\|Unsupported\|Expectedly Failed\|Unresolved\|Timed Out\) *: *\([0-9]*\).*/\2 \1/p' |
              tr 'A-Z' 'a-z' | paste -sd, - | sed 's/,/, /g')
     summary="$summary | $name: unit ${unit:-none run} ($skipped skipped); lit $litsum"
 }
