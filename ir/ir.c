@@ -298,54 +298,39 @@ const dl_attr *ir_attr_find(int nattr, const dl_attr *attr, const char *name)
     return NULL;
 }
 
-/* The default text of a spec, for scalar kinds. Asking for a required attribute that is absent,
- * or for one that does not exist, is a bug: the verifier rejects such ops before anyone asks. */
-static const dl_attr_spec *spec_for(dl_opcode code, const char *name)
+/* The default of an attribute as text. Asking for a required attribute that is absent, or for
+ * one that does not exist, is a bug: the verifier rejects such ops before anyone asks. */
+static const char *default_text(dl_opcode code, const char *name)
 {
     const dl_attr_spec *s = ir_attr_spec(code, name, strlen(name));
-    if (!s)
-        sup_ice(__FILE__, __LINE__, "op '%s' has no attribute '%s'", ir_op_info(code)->name, name);
-    return s;
+    if (!s || !s->def)
+        sup_ice(__FILE__, __LINE__, "op '%s' has no attribute '%s' with a default",
+                ir_op_info(code)->name, name);
+    return s->def;
 }
 
 int64_t ir_attr_int(int nattr, const dl_attr *attr, dl_opcode code, const char *name)
 {
     const dl_attr *a = ir_attr_find(nattr, attr, name);
-    if (a)
-        return a->u.i;
-    const dl_attr_spec *s = spec_for(code, name);
-    SUP_ASSERT(s->def);
-    return strtoll(s->def, NULL, 10);
+    return a ? a->u.i : strtoll(default_text(code, name), NULL, 10);
 }
 
 double ir_attr_float(int nattr, const dl_attr *attr, dl_opcode code, const char *name)
 {
     const dl_attr *a = ir_attr_find(nattr, attr, name);
-    if (a)
-        return a->u.f;
-    const dl_attr_spec *s = spec_for(code, name);
-    SUP_ASSERT(s->def);
-    return strtod(s->def, NULL);
+    return a ? a->u.f : strtod(default_text(code, name), NULL);
 }
 
 bool ir_attr_bool(int nattr, const dl_attr *attr, dl_opcode code, const char *name)
 {
     const dl_attr *a = ir_attr_find(nattr, attr, name);
-    if (a)
-        return a->u.b;
-    const dl_attr_spec *s = spec_for(code, name);
-    SUP_ASSERT(s->def);
-    return !strcmp(s->def, "true");
+    return a ? a->u.b : !strcmp(default_text(code, name), "true");
 }
 
 const char *ir_attr_str(int nattr, const dl_attr *attr, dl_opcode code, const char *name)
 {
     const dl_attr *a = ir_attr_find(nattr, attr, name);
-    if (a)
-        return a->u.s;
-    const dl_attr_spec *s = spec_for(code, name);
-    SUP_ASSERT(s->def);
-    return s->def;
+    return a ? a->u.s : default_text(code, name);
 }
 
 bool ir_attr_eq(const dl_attr *a, const dl_attr *b)

@@ -482,22 +482,28 @@ static bool rule_concat(rule_ctx *c)
     return true;
 }
 
-static bool rule_stack(rule_ctx *c)
+/* x with a new dimension `n` at the position the `dim` attribute names (stack, unsqueeze). */
+static bool insert_dim(rule_ctx *c, const dl_type *x, dl_dim n)
 {
-    const dl_type *x = c->in[0];
     int d;
     if (x->rank >= DL_MAX_RANK)
         return fail(c, "the result would exceed rank %d", DL_MAX_RANK);
     if (!norm_dim(c, AINT("dim"), x->rank + 1, x, &d))
         return false;
-    for (int k = 1; k < c->nin; k++)
-        if (!same_type(c, x, c->in[k], "stacked operands"))
-            return false;
     c->out[0].dtype = x->dtype;
     c->out[0].rank = x->rank + 1;
     for (int i = 0, j = 0; i <= x->rank; i++)
-        c->out[0].dim[i] = i == d ? ir_dim_const(c->nin) : x->dim[j++];
+        c->out[0].dim[i] = i == d ? n : x->dim[j++];
     return true;
+}
+
+static bool rule_stack(rule_ctx *c)
+{
+    const dl_type *x = c->in[0];
+    for (int k = 1; k < c->nin; k++)
+        if (!same_type(c, x, c->in[k], "stacked operands"))
+            return false;
+    return insert_dim(c, x, ir_dim_const(c->nin));
 }
 
 static bool rule_split(rule_ctx *c)
@@ -579,17 +585,7 @@ static bool rule_squeeze(rule_ctx *c)
 
 static bool rule_unsqueeze(rule_ctx *c)
 {
-    const dl_type *x = c->in[0];
-    int d;
-    if (x->rank >= DL_MAX_RANK)
-        return fail(c, "the result would exceed rank %d", DL_MAX_RANK);
-    if (!norm_dim(c, AINT("dim"), x->rank + 1, x, &d))
-        return false;
-    c->out[0].dtype = x->dtype;
-    c->out[0].rank = x->rank + 1;
-    for (int i = 0, j = 0; i <= x->rank; i++)
-        c->out[0].dim[i] = i == d ? ir_dim_const(1) : x->dim[j++];
-    return true;
+    return insert_dim(c, c->in[0], ir_dim_const(1));
 }
 
 static bool rule_flatten(rule_ctx *c)
