@@ -444,9 +444,9 @@ dl_value *ir_func_add_arg(dl_func *f, const char *name, dl_role role, const char
                           const dl_type *type)
 {
     dl_module *m = f->module;
-    /* Arguments are few: grow by copying (the old arrays stay in the arena). Nothing may hold
-     * an argument's address across this call. */
-    dl_value *args = ir_alloc(m, sizeof *args * (size_t)(f->nargs + 1));
+    /* Arguments are few: the arrays grow by copying (the old ones stay in the arena); the
+     * values themselves never move. */
+    dl_value **args = ir_alloc(m, sizeof *args * (size_t)(f->nargs + 1));
     dl_arg_info *info = ir_alloc(m, sizeof *info * (size_t)(f->nargs + 1));
     if (f->nargs) {
         memcpy(args, f->args, sizeof *args * (size_t)f->nargs);
@@ -455,10 +455,11 @@ dl_value *ir_func_add_arg(dl_func *f, const char *name, dl_role role, const char
     f->args = args;
     f->arginfo = info;
     int i = f->nargs++;
-    args[i] = (dl_value){.type = *type, .index = i};
+    args[i] = ir_alloc(m, sizeof **args);
+    *args[i] = (dl_value){.type = *type, .index = i};
     info[i] = (dl_arg_info){ir_intern(m, name, strlen(name)), role,
                             path ? ir_intern(m, path, strlen(path)) : NULL};
-    return &args[i];
+    return args[i];
 }
 
 void ir_func_set_results(dl_func *f, int n, const dl_result_info *r)

@@ -182,7 +182,7 @@ struct dl_func {
     const char     *name;
     dl_loc          loc;
     int             nargs;
-    dl_value       *args;
+    dl_value      **args;          /* each allocated alone: pointers to them stay valid */
     dl_arg_info    *arginfo;
     int             nresults;
     dl_result_info *results;

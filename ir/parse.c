@@ -714,7 +714,7 @@ static bool parse_func(parser *ps)
             return false;
     }
     for (int i = 0; i < f->nargs; i++)
-        name_define(ps, f->arginfo[i].name, &f->args[i], false, argtok[i].loc);
+        name_define(ps, f->arginfo[i].name, f->args[i], false, argtok[i].loc);
     if (!expect(ps, T_ARROW, "'->'") || !expect(ps, T_LPAREN, "'('"))
         return false;
     dl_result_info res[256];

@@ -148,7 +148,7 @@ void ir_print_func(FILE *out, const dl_func *f)
     for (int i = 0; i < f->nargs; i++) {
         const dl_arg_info *a = &f->arginfo[i];
         fprintf(out, "%s%%%s: ", i ? ", " : "", a->name);
-        print_type(out, &f->args[i].type);
+        print_type(out, &f->args[i]->type);
         if (a->role != DL_ROLE_INPUT || a->path) {
             fprintf(out, " {role=%s", ir_role_name(a->role));
             if (a->path) {

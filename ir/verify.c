@@ -28,7 +28,7 @@ static void verr(vctx *v, dl_loc loc, const char *fmt, ...)
 
 static bool is_arg_of(const dl_func *f, const dl_value *val)
 {
-    return val >= f->args && val < f->args + f->nargs;
+    return !val->def && val->index >= 0 && val->index < f->nargs && f->args[val->index] == val;
 }
 
 static void check_types(vctx *v, const dl_op *op)
@@ -84,7 +84,7 @@ static void verify_func(vctx *v, const dl_func *f)
     unsigned mark = ++epoch;
     v->f = f;
     for (int i = 0; i < f->nargs; i++) {
-        if (f->args[i].def || f->args[i].index != i)
+        if (f->args[i]->def || f->args[i]->index != i)
             verr(v, f->loc, "argument %d is malformed", i);
         for (int j = 0; j < i; j++)
             if (f->arginfo[i].name == f->arginfo[j].name)
@@ -157,7 +157,7 @@ static void verify_func(vctx *v, const dl_func *f)
 
     /* Use counts: recount into `id`, then compare. */
     for (int i = 0; i < f->nargs; i++)
-        f->args[i].id = 0;
+        f->args[i]->id = 0;
     for (dl_op *op = f->first; op; op = op->next)
         for (int i = 0; i < op->nres; i++)
             op->res[i].id = 0;
@@ -167,9 +167,9 @@ static void verify_func(vctx *v, const dl_func *f)
         for (int i = 0; i < op->nin; i++)
             op->in[i]->id++;
     for (int i = 0; i < f->nargs; i++)
-        if (f->args[i].id != f->args[i].nuses)
+        if (f->args[i]->id != f->args[i]->nuses)
             verr(v, f->loc, "argument '%%%s' is used %d times but counts %d", f->arginfo[i].name,
-                 f->args[i].id, f->args[i].nuses);
+                 f->args[i]->id, f->args[i]->nuses);
     for (dl_op *op = f->first; op; op = op->next)
         for (int i = 0; i < op->nres; i++)
             if (op->res[i].id != op->res[i].nuses)

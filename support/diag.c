@@ -104,6 +104,15 @@ static const char *line_text(const source *s, int line, size_t *len)
     return p;
 }
 
+const char *sup_diag_source_text(const dl_diag *d, const char *name, size_t *len)
+{
+    const source *s = find_source(d, name);
+    if (!s)
+        return NULL;
+    *len = s->len;
+    return s->text;
+}
+
 static void print_one(const dl_diag *d, dl_severity sev, dl_loc loc, const char *msg)
 {
     if (loc.file)

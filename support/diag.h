@@ -30,6 +30,9 @@ void        sup_diag_destroy(dl_diag *d);
  * to put in dl_loc.file (owned by the context), or NULL if memory is short. */
 const char *sup_diag_add_source(dl_diag *d, const char *name, const char *text, size_t len);
 
+/* The text registered under `name` (the pointer sup_diag_add_source returned), or NULL. */
+const char *sup_diag_source_text(const dl_diag *d, const char *name, size_t *len);
+
 void sup_diag_report(dl_diag *d, dl_severity sev, dl_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* sup_diag_error(d, loc, fmt, ...); loc may be a compound literal, hence the plain __VA_ARGS__. */

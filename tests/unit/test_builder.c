@@ -27,7 +27,7 @@ static dl_module *build(dl_diag *diag)
     dl_type tw = {DL_F32, 2, {ir_dim_const(64), ir_dim_const(10)}};
     ir_func_add_arg(f, "x", DL_ROLE_INPUT, NULL, &tx);
     ir_func_add_arg(f, "w", DL_ROLE_PARAM, "fc.weight", &tw);
-    dl_value *x = &f->args[0], *w = &f->args[1];
+    dl_value *x = f->args[0], *w = f->args[1];
     dl_op *mm = ir_op_create(f, DL_OP_MATMUL, 2, (dl_value *[]){x, w}, 0, NULL, 1, NULL,
                              (dl_loc){0}, diag);
     ir_op_append(f, mm);
@@ -83,11 +83,11 @@ int main(void)
 
     /* Use counts are kept by the builder. */
     dl_func *f = ir_func_find(m, "forward");
-    CHECK(f && f->args[0].nuses == 1 && f->first->res[0].nuses == 1);
+    CHECK(f && f->args[0]->nuses == 1 && f->first->res[0].nuses == 1);
 
     /* A shape error from the builder is a diagnostic and no op. */
     int before = sup_diag_error_count(diag);
-    dl_op *bad = ir_op_create(f, DL_OP_MATMUL, 2, (dl_value *[]){&f->args[1], &f->args[1]}, 0,
+    dl_op *bad = ir_op_create(f, DL_OP_MATMUL, 2, (dl_value *[]){f->args[1], f->args[1]}, 0,
                               NULL, 1, NULL, (dl_loc){0}, diag);
     CHECK(bad == NULL);
     CHECK_EQ_INT(sup_diag_error_count(diag), before + 1);
