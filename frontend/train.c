@@ -1,0 +1,528 @@
+/* The train block: its settings are checked (unknown names get the nearest valid one), the data
+ * source's files are looked at to learn the batch's types, and two IR functions are lowered:
+ * @forward (the model on a batch, training = false) and @loss (the loss and the metrics on a
+ * batch, training = true). */
+#include "frontend/lower.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+typedef struct callspec {
+    const char *name;
+    const char *params;      /* space-separated */
+} callspec;
+
+static const callspec sources[] = {
+    {"csv", "path label scale header"}, {"npy", "x y"}, {"mnist", "dir"},
+    {"safetensors", "path x y"}, {"text", "path context"},
+};
+static const callspec optimizers[] = {
+    {"sgd", "lr momentum dampening nesterov weight_decay no_decay"},
+    {"adam", "lr betas eps weight_decay amsgrad no_decay"},
+    {"adamw", "lr betas eps weight_decay amsgrad no_decay"},
+    {"rmsprop", "lr alpha eps weight_decay momentum centered no_decay"},
+    {"adagrad", "lr lr_decay weight_decay eps no_decay"},
+};
+static const callspec schedules[] = {
+    {"constant", ""}, {"step", "every gamma"}, {"multistep", "milestones gamma"},
+    {"exponential", "gamma"}, {"cosine", "warmup min_lr"}, {"one_cycle", "max_lr pct_start"},
+    {"cyclic", "lo hi period"}, {"plateau", "patience factor"},
+};
+static const char *const settings[] = {
+    "data", "valid", "batch", "shuffle", "epochs", "steps", "loss", "metrics", "optimizer",
+    "schedule", "clip_grad", "accumulate", "precision", "seed", "save", "checkpoint_every",
+    "checkpoint", "quantize",
+};
+enum { NSETTINGS = sizeof settings / sizeof *settings };
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
+
+/* A setting written as a call of one of `specs`: checks the name and the argument names and
+ * evaluates the arguments (compile-time values) into vals[] in the order of the parameters. */
+static const callspec *check_call(fe_lctx *lc, const fe_ast *e, const callspec *specs, int n,
+                                  const char *what, fe_scope *s, fe_val *vals, dl_loc *locs)
+{
+    if (e->kind != FE_CALL || e->a->kind != FE_NAME) {
+        fe_err(lc, e->loc, "%s is written as a call, e.g. %s(...)", what, specs[0].name);
+        return NULL;
+    }
+    const callspec *cs = NULL;
+    const char *names[16];
+    for (int i = 0; i < n; i++) {
+        names[i] = specs[i].name;
+        if (!strcmp(specs[i].name, e->a->name))
+            cs = &specs[i];
+    }
+    if (!cs) {
+        const char *near = fe_nearest(e->a->name, names, n);
+        fe_err(lc, e->a->loc, "unknown %s '%s'%s%s%s", what, e->a->name,
+               near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        return NULL;
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", cs->params);
+    const char *params[12];
+    int np = 0;
+    for (char *p = strtok(buf, " "); p && np < 12; p = strtok(NULL, " "))
+        params[np++] = sup_arena_strndup(lc->arena, p, strlen(p));
+    for (int i = 0; i < np; i++)
+        vals[i] = (fe_val){.k = V_NONE};
+    for (int i = 0; i < e->items.n; i++) {
+        const fe_ast *a = e->items.v[i];
+        int k = -1;
+        if (!a->name)
+            k = i < np ? i : -1;
+        else
+            for (int j = 0; j < np; j++)
+                if (!strcmp(params[j], a->name))
+                    k = j;
+        if (k < 0) {
+            if (!a->name) {
+                fe_err(lc, a->loc, "%s() takes at most %d arguments", cs->name, np);
+                return NULL;
+            }
+            const char *near = fe_nearest(a->name, params, np);
+            fe_err(lc, a->loc, "%s() has no parameter '%s'%s%s%s", cs->name, a->name,
+                   near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            return NULL;
+        }
+        vals[k] = fe_eval(lc, a->a, s);
+        locs[k] = a->loc;
+        if (vals[k].k == V_ERR)
+            return NULL;
+        if (vals[k].k == V_TENSOR) {
+            fe_err(lc, a->loc, "settings are known at compile time, not tensors");
+            return NULL;
+        }
+    }
+    return cs;
+}
+
+/* ---- looking at data files ------------------------------------------------------------- */
+
+static const char *resolve(fe_lctx *lc, const char *dir, const char *path)
+{
+    return path[0] == '/' ? path : sup_arena_printf(lc->arena, "%s/%s", dir, path);
+}
+
+/* The number of comma-separated columns of line `skip` (0-based) of a CSV file, gzipped or not. */
+static int csv_columns(fe_lctx *lc, const char *path, int skip, dl_loc loc)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        fe_err(lc, loc, "cannot open '%s': %s", path, strerror(errno ? errno : ENOENT));
+        return -1;
+    }
+    char line[1 << 16];
+    int cols = -1;
+    for (int i = 0; i <= skip; i++) {
+        if (!gzgets(f, line, sizeof line)) {
+            fe_err(lc, loc, "'%s' has no data rows", path);
+            gzclose(f);
+            return -1;
+        }
+    }
+    cols = 1;
+    for (char *p = line; *p && *p != '\n'; p++)
+        cols += *p == ',';
+    gzclose(f);
+    return cols;
+}
+
+/* The dtype and shape in a .npy header. */
+static bool npy_type(fe_lctx *lc, const char *path, dl_type *t, dl_loc loc)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fe_err(lc, loc, "cannot open '%s': %s", path, strerror(errno));
+        return false;
+    }
+    unsigned char head[12];
+    char hdr[4096];
+    size_t got = fread(head, 1, 10, f);
+    int major = got == 10 ? head[6] : 0;
+    size_t hlen = 0;
+    bool ok = got == 10 && !memcmp(head, "\x93NUMPY", 6);
+    if (ok && major == 1)
+        hlen = head[8] | (size_t)head[9] << 8;
+    else if (ok && (major == 2 || major == 3) && fread(head + 10, 1, 2, f) == 2)
+        hlen = head[8] | (size_t)head[9] << 8 | (size_t)head[10] << 16 | (size_t)head[11] << 24;
+    else
+        ok = false;
+    ok = ok && hlen < sizeof hdr && fread(hdr, 1, hlen, f) == hlen;
+    fclose(f);
+    if (!ok) {
+        fe_err(lc, loc, "'%s' is not a .npy file (bad magic or header length)", path);
+        return false;
+    }
+    hdr[hlen] = 0;
+    static const struct { const char *descr; dl_dtype t; } descrs[] = {
+        {"<f4", DL_F32}, {"<f8", DL_F64}, {"<f2", DL_F16}, {"|i1", DL_I8}, {"|u1", DL_U8},
+        {"<i4", DL_I32}, {"<i8", DL_I64}, {"|b1", DL_BOOL},
+    };
+    char *d = strstr(hdr, "'descr':");
+    char *s = strstr(hdr, "'shape':");
+    int k = -1;
+    for (int i = 0; d && i < COUNT(descrs); i++)
+        if (strstr(d, descrs[i].descr) == strchr(d + 8, '\'') + 1)
+            k = i;
+    char *open = s ? strchr(s, '(') : NULL;
+    if (k < 0 || !open) {
+        fe_err(lc, loc, "'%s': unsupported dtype or malformed header", path);
+        return false;
+    }
+    t->dtype = descrs[k].t;
+    t->rank = 0;
+    for (char *p = open + 1; *p && *p != ')';) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == ')')
+            break;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || t->rank == DL_MAX_RANK) {
+            fe_err(lc, loc, "'%s': malformed shape in the header", path);
+            return false;
+        }
+        t->dim[t->rank++] = ir_dim_const(v);
+        p = end;
+    }
+    if (t->rank == 0) {
+        fe_err(lc, loc, "'%s' holds a scalar, not a batch of samples", path);
+        return false;
+    }
+    return true;
+}
+
+/* The dimensions of an IDX file (MNIST), gzipped or not. */
+static bool idx_dims(fe_lctx *lc, const char *path, int want_rank, int64_t *dims, dl_loc loc)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        char *gz = sup_arena_printf(lc->arena, "%s.gz", path);
+        f = gzopen(gz, "rb");
+    }
+    if (!f) {
+        fe_err(lc, loc, "cannot open '%s' (or '%s.gz')", path, path);
+        return false;
+    }
+    unsigned char h[4 + 4 * 3];
+    int n = gzread(f, h, (unsigned)(4 + 4 * want_rank));
+    gzclose(f);
+    if (n != 4 + 4 * want_rank || h[0] || h[1] || h[2] != 0x08 || h[3] != want_rank) {
+        fe_err(lc, loc, "'%s' is not an IDX file of unsigned bytes with %d dimensions", path, want_rank);
+        return false;
+    }
+    for (int i = 0; i < want_rank; i++)
+        dims[i] = (int64_t)h[4 + 4 * i] << 24 | h[5 + 4 * i] << 16 | h[6 + 4 * i] << 8 | h[7 + 4 * i];
+    return true;
+}
+
+/* The batch's x and y types from the data source: B is the (symbolic) batch size. */
+static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char *dir,
+                       dl_type *x, dl_type *y)
+{
+    fe_val v[12];
+    dl_loc at[12];
+    for (int i = 0; i < 12; i++)
+        at[i] = data->loc;
+    const callspec *cs = check_call(lc, data, sources, COUNT(sources), "data source", s, v, at);
+    if (!cs)
+        return false;
+    dl_dim B = ir_dim_sym(ir_intern(lc->m, "B", 1));
+    *x = (dl_type){.dtype = DL_F32, .rank = 1, .dim = {B}};
+    *y = (dl_type){.dtype = DL_I64, .rank = 1, .dim = {B}};
+    if (!strcmp(cs->name, "csv")) {
+        if (v[0].k != V_STR || (v[1].k != V_NONE && v[1].k != V_INT) ||
+            (v[3].k != V_NONE && v[3].k != V_BOOL) || (v[2].k != V_NONE && !fe_is_number(&v[2]))) {
+            fe_err(lc, data->loc, "csv(path: str, label: int = -1, scale: float = 1, header: bool = false)");
+            return false;
+        }
+        int cols = csv_columns(lc, resolve(lc, dir, v[0].s), v[3].k == V_BOOL && v[3].i, at[0]);
+        if (cols < 0)
+            return false;
+        int64_t label = v[1].k == V_INT ? v[1].i : -1;
+        if (cols < 2 || label < -cols || label >= cols) {
+            fe_err(lc, at[1], "label column %" PRId64 " is out of range for %d columns", label, cols);
+            return false;
+        }
+        x->rank = 2;
+        x->dim[1] = ir_dim_const(cols - 1);
+        return true;
+    }
+    if (!strcmp(cs->name, "npy")) {
+        if (v[0].k != V_STR || v[1].k != V_STR) {
+            fe_err(lc, data->loc, "npy(x: str, y: str) names the two .npy files");
+            return false;
+        }
+        if (!npy_type(lc, resolve(lc, dir, v[0].s), x, at[0]) ||
+            !npy_type(lc, resolve(lc, dir, v[1].s), y, at[1]))
+            return false;
+        x->dim[0] = y->dim[0] = B;
+        return true;
+    }
+    if (!strcmp(cs->name, "mnist")) {
+        if (v[0].k != V_STR) {
+            fe_err(lc, data->loc, "mnist(dir: str) names the folder of the IDX files");
+            return false;
+        }
+        int64_t d[3];
+        const char *root = resolve(lc, dir, v[0].s);
+        if (!idx_dims(lc, sup_arena_printf(lc->arena, "%s/train-images-idx3-ubyte", root), 3, d, at[0]) ||
+            !idx_dims(lc, sup_arena_printf(lc->arena, "%s/train-labels-idx1-ubyte", root), 1, d, at[0]))
+            return false;
+        *x = (dl_type){.dtype = DL_F32, .rank = 4, .dim = {B, ir_dim_const(1), ir_dim_const(d[1]), ir_dim_const(d[2])}};
+        return true;
+    }
+    if (!strcmp(cs->name, "text")) {
+        if (v[0].k != V_STR || v[1].k != V_INT || v[1].i <= 0) {
+            fe_err(lc, data->loc, "text(path: str, context: int) needs a positive context length");
+            return false;
+        }
+        const char *path = resolve(lc, dir, v[0].s);
+        gzFile f = gzopen(path, "rb");
+        if (!f) {
+            fe_err(lc, at[0], "cannot open '%s': %s", path, strerror(errno ? errno : ENOENT));
+            return false;
+        }
+        gzclose(f);
+        *x = (dl_type){.dtype = DL_I64, .rank = 2, .dim = {B, ir_dim_const(v[1].i)}};
+        *y = *x;
+        return true;
+    }
+    fe_err(lc, data->loc, "safetensors data sources are read by the training runtime, which this "
+           "version of dlc does not have yet");
+    return false;
+}
+
+/* ---- the block ------------------------------------------------------------------------- */
+
+static const fe_ast *setting(const fe_ast *train, const char *name)
+{
+    for (int i = 0; i < train->items.n; i++)
+        if (!strcmp(train->items.v[i]->name, name))
+            return train->items.v[i]->a;
+    return NULL;
+}
+
+static bool check_number(fe_lctx *lc, const fe_ast *e, fe_scope *s, const char *name, bool integer,
+                         double lo)
+{
+    fe_val v = fe_eval(lc, e, s);
+    if (v.k == V_ERR)
+        return false;
+    if ((integer ? v.k != V_INT : !(v.k == V_INT || v.k == V_FLOAT)) || fe_number(&v) < lo) {
+        fe_err(lc, e->loc, "'%s' must be %s %s %g, got %s", name, integer ? "an int" : "a number",
+               lo > 0 ? ">=" : ">=", lo, fe_val_desc(lc, &v));
+        return false;
+    }
+    return true;
+}
+
+static bool check_name(fe_lctx *lc, const fe_ast *e, const char *setting_name,
+                       const char *const *choices, int n)
+{
+    if (e->kind == FE_NAME || e->kind == FE_STR)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(e->name, choices[i]))
+                return true;
+    const char *near = e->kind == FE_NAME || e->kind == FE_STR ? fe_nearest(e->name, choices, n) : NULL;
+    fe_err(lc, e->loc, "'%s' must be one of %s%s%s%s%s", setting_name, choices[0],
+           n > 1 ? ", " : "", n > 1 ? choices[1] : "", n > 2 ? ", ..." : "",
+           near ? sup_arena_printf(lc->arena, " (did you mean '%s'?)", near) : "");
+    return false;
+}
+
+static bool check_settings(fe_lctx *lc, const fe_ast *train, fe_scope *s)
+{
+    bool ok = true;
+    for (int i = 0; i < train->items.n; i++) {
+        const fe_ast *st = train->items.v[i];
+        const char *n = st->name;
+        const fe_ast *e = st->a;
+        bool known = false;
+        for (int k = 0; k < NSETTINGS; k++)
+            known |= !strcmp(n, settings[k]);
+        for (int k = 0; k < i; k++)
+            if (!strcmp(train->items.v[k]->name, n)) {
+                fe_err(lc, st->loc, "setting '%s' is given twice", n);
+                ok = false;
+            }
+        if (!known) {
+            bool load = e->kind == FE_CALL && e->a->kind == FE_NAME && !strcmp(e->a->name, "load");
+            if (load)
+                continue;   /* an extra frozen model: checked when the loss is lowered */
+            const char *near = fe_nearest(n, settings, NSETTINGS);
+            fe_err(lc, st->loc, "unknown setting '%s'%s%s%s", n, near ? " (did you mean '" : "",
+                   near ? near : "", near ? "'?)" : "");
+            ok = false;
+            continue;
+        }
+        fe_val v[12];
+        dl_loc at[12];
+        if (!strcmp(n, "batch") || !strcmp(n, "epochs") || !strcmp(n, "steps") ||
+            !strcmp(n, "accumulate") || !strcmp(n, "checkpoint_every"))
+            ok &= check_number(lc, e, s, n, true, 1);
+        else if (!strcmp(n, "seed"))
+            ok &= check_number(lc, e, s, n, true, 0);
+        else if (!strcmp(n, "clip_grad"))
+            ok &= check_number(lc, e, s, n, false, 0);
+        else if (!strcmp(n, "shuffle")) {
+            fe_val b = fe_eval(lc, e, s);
+            if (b.k != V_BOOL && b.k != V_ERR)
+                fe_err(lc, e->loc, "'shuffle' must be true or false, got %s", fe_val_desc(lc, &b));
+            ok &= b.k == V_BOOL;
+        } else if (!strcmp(n, "save")) {
+            fe_val b = fe_eval(lc, e, s);
+            if (b.k != V_STR && b.k != V_ERR)
+                fe_err(lc, e->loc, "'save' must be a file name, got %s", fe_val_desc(lc, &b));
+            ok &= b.k == V_STR;
+        } else if (!strcmp(n, "precision")) {
+            static const char *const p[] = {"fp32", "bf16", "fp16"};
+            ok &= check_name(lc, e, n, p, 3);
+        } else if (!strcmp(n, "checkpoint")) {
+            static const char *const p[] = {"auto"};
+            ok &= check_name(lc, e, n, p, 1);
+        } else if (!strcmp(n, "quantize")) {
+            static const char *const p[] = {"qat"};
+            ok &= check_name(lc, e, n, p, 1);
+        } else if (!strcmp(n, "optimizer"))
+            ok &= check_call(lc, e, optimizers, COUNT(optimizers), "optimizer", s, v, at) != NULL;
+        else if (!strcmp(n, "schedule"))
+            ok &= check_call(lc, e, schedules, COUNT(schedules), "schedule", s, v, at) != NULL;
+        else if (!strcmp(n, "valid")) {
+            if (e->kind == FE_CALL) {
+                dl_type x, y;
+                (void)x, (void)y;
+                ok &= check_call(lc, e, sources, COUNT(sources), "data source", s, v, at) != NULL;
+            } else {
+                fe_val f = fe_eval(lc, e, s);
+                if (f.k != V_ERR && !(f.k == V_FLOAT && f.f > 0 && f.f < 1))
+                    fe_err(lc, e->loc, "'valid' is a fraction between 0 and 1 or a data source, got %s",
+                           fe_val_desc(lc, &f));
+                ok &= f.k == V_FLOAT && f.f > 0 && f.f < 1;
+            }
+        }
+    }
+    if (!setting(train, "data")) {
+        fe_err(lc, train->loc, "a train block needs 'data'");
+        ok = false;
+    }
+    if (!setting(train, "loss")) {
+        fe_err(lc, train->loc, "a train block needs 'loss'");
+        ok = false;
+    }
+    return ok;
+}
+
+/* The trained model, built into lc->f; `frozen` extra models are built too. */
+static fe_val build_model(fe_lctx *lc, const fe_ast *train, fe_scope *s)
+{
+    const fe_ast *e = train->a;
+    fe_val def = e->kind == FE_CALL ? fe_eval(lc, e->a, s) : fe_eval(lc, e, s);
+    if (def.k == V_ERR)
+        return def;
+    if (def.k != V_MODELDEF)
+        return fe_err(lc, e->loc, "a train block trains a model: train Name(args) { ... }, not %s",
+                      fe_val_desc(lc, &def));
+    lc->root_ok = true;
+    fe_val inst = e->kind == FE_CALL ? fe_eval(lc, e, s) : fe_call(lc, def, 0, NULL, e->loc);
+    lc->root_ok = false;
+    return inst;
+}
+
+static bool lower_forward(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_type *xt)
+{
+    fe_begin_function(lc, "forward", train->loc);
+    lc->training = false;
+    fe_val inst = build_model(lc, train, s);
+    if (inst.k != V_INSTANCE)
+        return false;
+    dl_value *x = ir_func_add_arg(lc->f, "x", DL_ROLE_INPUT, NULL, xt);
+    fe_arg arg = {NULL, fe_tensor(x), train->a->loc};
+    fe_val out = fe_call(lc, inst, 1, &arg, train->a->loc);
+    if (out.k == V_ERR)
+        return false;
+    if (out.k == V_LIST)
+        return fe_finish(lc, out.n, out.items, NULL, train->a->loc);
+    return fe_finish(lc, 1, &out, NULL, train->a->loc);
+}
+
+static bool want_scalar(fe_lctx *lc, const fe_val *v, const char *what, dl_loc loc)
+{
+    if (v->k == V_ERR)
+        return false;
+    if (v->k != V_TENSOR || v->t->type.rank != 0 || !ir_dtype_is_float(v->t->type.dtype)) {
+        fe_err(lc, loc, "%s must be a floating-point scalar, got %s", what, fe_val_desc(lc, v));
+        return false;
+    }
+    return true;
+}
+
+static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_type *xt,
+                       const dl_type *yt)
+{
+    fe_begin_function(lc, "loss", train->loc);
+    lc->training = true;
+    fe_val inst = build_model(lc, train, s);
+    if (inst.k != V_INSTANCE)
+        return false;
+    fe_scope *ts = fe_scope_new(lc, s);
+    fe_bind(lc, ts, "model", inst, train->a->loc);
+    fe_bind(lc, ts, "x", fe_tensor(ir_func_add_arg(lc->f, "x", DL_ROLE_INPUT, NULL, xt)), train->loc);
+    fe_bind(lc, ts, "y", fe_tensor(ir_func_add_arg(lc->f, "y", DL_ROLE_INPUT, NULL, yt)), train->loc);
+    /* Extra frozen models: name = load(Model(...), "weights.safetensors"). */
+    bool ok = true;
+    for (int i = 0; i < train->items.n; i++) {
+        const fe_ast *st = train->items.v[i], *e = st->a;
+        if (!(e->kind == FE_CALL && e->a->kind == FE_NAME && !strcmp(e->a->name, "load")))
+            continue;
+        if (e->items.n != 2 || e->items.v[0]->a->kind != FE_CALL || e->items.v[1]->a->kind != FE_STR) {
+            fe_err(lc, e->loc, "load(Model(args), \"weights.safetensors\") loads a frozen model");
+            ok = false;
+            continue;
+        }
+        lc->member = st->name;
+        fe_val m = fe_eval(lc, e->items.v[0]->a, s);
+        lc->member = NULL;
+        ok &= m.k == V_INSTANCE;
+        fe_bind(lc, ts, st->name, m, st->loc);
+    }
+    const fe_ast *le = setting(train, "loss"), *me = setting(train, "metrics");
+    fe_val loss = fe_eval(lc, le, ts);
+    ok &= want_scalar(lc, &loss, "the loss", le->loc);
+    fe_val results[65];
+    dl_role roles[65];
+    int n = 0;
+    results[n] = loss;
+    roles[n++] = DL_ROLE_LOSS;
+    if (me) {
+        if (me->kind != FE_LIST) {
+            fe_err(lc, me->loc, "'metrics' is a list: [accuracy(model(x), y), ...]");
+            return false;
+        }
+        for (int i = 0; i < me->items.n && n < 65; i++) {
+            fe_val v = fe_eval(lc, me->items.v[i], ts);
+            ok &= want_scalar(lc, &v, "a metric", me->items.v[i]->loc);
+            results[n] = v;
+            roles[n++] = DL_ROLE_METRIC;
+        }
+    }
+    return ok && fe_finish(lc, n, results, roles, train->loc);
+}
+
+bool fe_lower_train(fe_lctx *lc, const fe_ast *train, fe_scope *scope, const char *dir)
+{
+    if (!check_settings(lc, train, scope))
+        return false;
+    dl_type xt, yt;
+    if (!data_types(lc, setting(train, "data"), scope, dir, &xt, &yt))
+        return false;
+    bool ok = lower_forward(lc, train, scope, &xt) && lower_loss(lc, train, scope, &xt, &yt);
+    lc->f = NULL;
+    return ok;
+}
