@@ -10,7 +10,7 @@
 static void usage(FILE *out)
 {
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
-          "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt\n"
+          "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot\n"
           "options:\n"
 
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
@@ -51,13 +51,13 @@ int main(int argc, char **argv)
         } else
             input = a;
     }
-    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt"};
+    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt", "dot"};
     bool known = !emit;
     for (size_t k = 0; emit && k < sizeof kinds / sizeof *kinds; k++)
         known |= !strcmp(emit, kinds[k]);
     if (!input || !known || (!check && !emit) || (strcmp(mode, "0") && strcmp(mode, "default"))) {
         if (emit && !known)
-            fprintf(stderr, "dlc: error: unknown --emit kind '%s' (tokens, ast, ir, ir-opt)\n", emit);
+            fprintf(stderr, "dlc: error: unknown --emit kind '%s' (tokens, ast, ir, ir-opt, dot)\n", emit);
         else if (input && !check && !emit)
             fputs("dlc: error: code generation comes in a later version; use 'dlc check' or --emit\n",
                   stderr);
@@ -82,7 +82,9 @@ int main(int argc, char **argv)
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
         }
-        if (ok && emit)
+        if (ok && emit && !strcmp(emit, "dot"))
+            ir_print_dot(stdout, m);
+        else if (ok && emit)
             ir_print(stdout, m);
         ir_module_destroy(m);
     }
