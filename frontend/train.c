@@ -3,6 +3,8 @@
  * @forward (the model on a batch, training = false) and @loss (the loss and the metrics on a
  * batch, training = true). */
 #include "frontend/lower.h"
+#include "runtime/npy.h"
+#include "runtime/safetensors.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -133,68 +135,60 @@ static int csv_columns(fe_lctx *lc, const char *path, int skip, dl_loc loc)
     return cols;
 }
 
-/* The dtype and shape in a .npy header. */
+/* A sample's type from a .npy file's header: its dtype and shape, the first dimension being the
+ * samples. */
 static bool npy_type(fe_lctx *lc, const char *path, dl_type *t, dl_loc loc)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fe_err(lc, loc, "cannot open '%s': %s", path, strerror(errno));
-        return false;
-    }
-    unsigned char head[12];
-    char hdr[4096];
-    size_t got = fread(head, 1, 10, f);
-    int major = got == 10 ? head[6] : 0;
-    size_t hlen = 0;
-    bool ok = got == 10 && !memcmp(head, "\x93NUMPY", 6);
-    if (ok && major == 1)
-        hlen = head[8] | (size_t)head[9] << 8;
-    else if (ok && (major == 2 || major == 3) && fread(head + 10, 1, 2, f) == 2)
-        hlen = head[8] | (size_t)head[9] << 8 | (size_t)head[10] << 16 | (size_t)head[11] << 24;
-    else
-        ok = false;
-    ok = ok && hlen < sizeof hdr && fread(hdr, 1, hlen, f) == hlen;
-    fclose(f);
-    if (!ok) {
-        fe_err(lc, loc, "'%s' is not a .npy file (bad magic or header length)", path);
-        return false;
-    }
-    hdr[hlen] = 0;
-    static const struct { const char *descr; dl_dtype t; } descrs[] = {
+    static const struct { const char *descr; dl_dtype t; } map[] = {
         {"<f4", DL_F32}, {"<f8", DL_F64}, {"<f2", DL_F16}, {"|i1", DL_I8}, {"|u1", DL_U8},
         {"<i4", DL_I32}, {"<i8", DL_I64}, {"|b1", DL_BOOL},
     };
-    char *d = strstr(hdr, "'descr':");
-    char *s = strstr(hdr, "'shape':");
+    rt_npy h;
+    char err[512];
+    if (!rt_npy_read_header(path, &h, err, sizeof err)) {
+        fe_err(lc, loc, "%s", err);
+        return false;
+    }
     int k = -1;
-    for (int i = 0; d && i < COUNT(descrs); i++)
-        if (strstr(d, descrs[i].descr) == strchr(d + 8, '\'') + 1)
+    for (int i = 0; i < COUNT(map); i++)
+        if (!strcmp(h.descr, map[i].descr))
             k = i;
-    char *open = s ? strchr(s, '(') : NULL;
-    if (k < 0 || !open) {
-        fe_err(lc, loc, "'%s': unsupported dtype or malformed header", path);
+    if (k < 0 || h.rank == 0) {
+        fe_err(lc, loc, "%s: %s", path, k < 0 ? "dtype not supported by dlc" :
+                                                "holds a scalar, not a batch of samples");
         return false;
     }
-    t->dtype = descrs[k].t;
-    t->rank = 0;
-    for (char *p = open + 1; *p && *p != ')';) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (*p == ')')
-            break;
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || t->rank == DL_MAX_RANK) {
-            fe_err(lc, loc, "'%s': malformed shape in the header", path);
-            return false;
-        }
-        t->dim[t->rank++] = ir_dim_const(v);
-        p = end;
-    }
-    if (t->rank == 0) {
-        fe_err(lc, loc, "'%s' holds a scalar, not a batch of samples", path);
+    *t = (dl_type){.dtype = map[k].t, .rank = h.rank};
+    for (int i = 0; i < h.rank; i++)
+        t->dim[i] = ir_dim_const(h.shape[i]);
+    return true;
+}
+
+/* A sample's type from a tensor of a safetensors file. */
+static bool st_type(fe_lctx *lc, const rt_safetensors *st, const char *path, const char *name,
+                    dl_type *t, dl_loc loc)
+{
+    static const struct { const char *name; dl_dtype t; } map[] = {
+        {"F32", DL_F32}, {"F16", DL_F16}, {"BF16", DL_BF16}, {"F64", DL_F64}, {"I8", DL_I8},
+        {"U8", DL_U8}, {"I32", DL_I32}, {"I64", DL_I64}, {"BOOL", DL_BOOL},
+    };
+    const rt_st_tensor *x = rt_st_find(st, name);
+    if (!x) {
+        fe_err(lc, loc, "%s has no tensor named '%s'", path, name);
         return false;
     }
+    int k = -1;
+    for (int i = 0; i < COUNT(map); i++)
+        if (!strcmp(x->dtype, map[i].name))
+            k = i;
+    if (k < 0 || x->rank == 0) {
+        fe_err(lc, loc, "%s: tensor '%s' %s", path, name,
+               k < 0 ? "has a dtype dlc does not support" : "is a scalar, not a batch of samples");
+        return false;
+    }
+    *t = (dl_type){.dtype = map[k].t, .rank = x->rank};
+    for (int i = 0; i < x->rank; i++)
+        t->dim[i] = ir_dim_const(x->shape[i]);
     return true;
 }
 
@@ -294,9 +288,26 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
         *y = *x;
         return true;
     }
-    fe_err(lc, data->loc, "safetensors data sources are read by the training runtime, which this "
-           "version of dlc does not have yet");
-    return false;
+    /* safetensors(path, x=, y=) */
+    if (v[0].k != V_STR || v[1].k != V_STR || v[2].k != V_STR) {
+        fe_err(lc, data->loc, "safetensors(path: str, x: str, y: str) names the file and its two tensors");
+        return false;
+    }
+    const char *path = resolve(lc, dir, v[0].s);
+    rt_safetensors st;
+    char err[512];
+    if (!rt_st_read_header(lc->arena, path, &st, err, sizeof err)) {
+        fe_err(lc, at[0], "%s", err);
+        return false;
+    }
+    if (!st_type(lc, &st, path, v[1].s, x, at[1]) || !st_type(lc, &st, path, v[2].s, y, at[2]))
+        return false;
+    if (!ir_dim_eq(x->dim[0], y->dim[0])) {
+        fe_err(lc, data->loc, "%s: x and y hold different numbers of samples", path);
+        return false;
+    }
+    x->dim[0] = y->dim[0] = B;
+    return true;
 }
 
 /* ---- the block ------------------------------------------------------------------------- */

@@ -5,7 +5,7 @@
 # says why each package is here.
 set -eu
 
-pkgs="llvm-19-dev llvm-19-tools libzstd-dev flex bison cmake ninja-build gcc g++ make python3"
+pkgs="llvm-19-dev llvm-19-tools libzstd-dev zlib1g-dev flex bison cmake ninja-build gcc g++ make python3"
 if [ "${1:-}" = "--test" ]; then
     pkgs="$pkgs python3-torch python3-numpy"
 fi
