@@ -1219,29 +1219,30 @@ static const char *join_path(fe_lctx *lc, const char *path, const char *name)
     return *path ? sup_arena_printf(lc->arena, "%s.%s", path, name) : name;
 }
 
-fe_val fe_instantiate(fe_lctx *lc, const fe_ast *def, fe_scope *env, int nargs, fe_arg *args,
-                      const char *path, dl_loc loc)
+/* The members of a model, in order; `if` chooses members at compile time. */
+static bool add_members(fe_lctx *lc, fe_inst *inst, const fe_list *members)
 {
-    if (!lc->f)
-        return fe_err(lc, loc, "a model is built inside a train block or as a member of another model");
-    if (lc->depth >= MAX_DEPTH)
-        return fe_err(lc, loc, "models nest deeper than %d (a model that contains itself?)", MAX_DEPTH);
-    fe_inst *inst = SUP_NEW(lc->arena, fe_inst);
-    inst->def = def;
-    inst->path = path;
-    inst->env = fe_scope_new(lc, env);
-    char callee[160];
-    snprintf(callee, sizeof callee, "model '%s'", def->name);
-    if (!bind_params(lc, &def->items, inst->env, nargs, args, loc, callee))
-        return (fe_val){.k = V_ERR};
-    /* Hyperparameters are visible to the members but are not members themselves. */
-    inst->env = fe_scope_new(lc, inst->env);
-    lc->depth++;
     bool ok = true;
-    for (int i = 0; i < def->list2.n; i++) {
-        const fe_ast *m = def->list2.v[i];
+    const char *path = inst->path;
+    for (int i = 0; i < members->n; i++) {
+        const fe_ast *m = members->v[i];
+        if (m->kind == FE_IF) {
+            fe_val c = fe_eval(lc, m->a, inst->env);
+            if (c.k != V_BOOL) {
+                if (c.k != V_ERR)
+                    fe_err(lc, m->a->loc, "an 'if' among members needs a bool known when the model is built, got %s",
+                           fe_val_desc(lc, &c));
+                ok = false;
+                continue;
+            }
+            const fe_ast *branch = c.i ? m->b : m->c;
+            if (branch)
+                ok &= branch->kind == FE_IF ? add_members(lc, inst, &(fe_list){(fe_ast **)&branch, 1, 1})
+                                            : add_members(lc, inst, &branch->items);
+            continue;
+        }
         if (lookup_here(inst->env, m->name)) {
-            fe_err(lc, m->loc, "model '%s' has two members named '%s'", def->name, m->name);
+            fe_err(lc, m->loc, "model '%s' has two members named '%s'", inst->def->name, m->name);
             ok = false;
             continue;
         }
@@ -1264,6 +1265,28 @@ fe_val fe_instantiate(fe_lctx *lc, const fe_ast *def, fe_scope *env, int nargs, 
         ok &= v.k != V_ERR;
         fe_bind(lc, inst->env, m->name, v, m->loc);
     }
+    return ok;
+}
+
+fe_val fe_instantiate(fe_lctx *lc, const fe_ast *def, fe_scope *env, int nargs, fe_arg *args,
+                      const char *path, dl_loc loc)
+{
+    if (!lc->f)
+        return fe_err(lc, loc, "a model is built inside a train block or as a member of another model");
+    if (lc->depth >= MAX_DEPTH)
+        return fe_err(lc, loc, "models nest deeper than %d (a model that contains itself?)", MAX_DEPTH);
+    fe_inst *inst = SUP_NEW(lc->arena, fe_inst);
+    inst->def = def;
+    inst->path = path;
+    inst->env = fe_scope_new(lc, env);
+    char callee[160];
+    snprintf(callee, sizeof callee, "model '%s'", def->name);
+    if (!bind_params(lc, &def->items, inst->env, nargs, args, loc, callee))
+        return (fe_val){.k = V_ERR};
+    /* Hyperparameters are visible to the members but are not members themselves. */
+    inst->env = fe_scope_new(lc, inst->env);
+    lc->depth++;
+    bool ok = add_members(lc, inst, &def->list2);
     lc->depth--;
     if (!ok)
         return (fe_val){.k = V_ERR};
@@ -1293,7 +1316,16 @@ fe_val fe_call(fe_lctx *lc, fe_val callee, int nargs, fe_arg *args, dl_loc loc)
         if (!fwd || fwd->v.k != V_FN)
             return fe_err(lc, loc, "model '%s' has no forward function to call",
                           callee.inst->def->name);
-        return fe_call_fn(lc, fwd->v.node, fwd->v.env, nargs, args, loc);
+        bool memo = callee.inst == lc->memo_inst && nargs == 1 && !args[0].name &&
+                    args[0].v.k == V_TENSOR;
+        if (memo && lc->memo_arg == args[0].v.t)
+            return lc->memo_result;
+        fe_val r = fe_call_fn(lc, fwd->v.node, fwd->v.env, nargs, args, loc);
+        if (memo && r.k != V_ERR) {
+            lc->memo_arg = args[0].v.t;
+            lc->memo_result = r;
+        }
+        return r;
     }
     case V_INIT:
         return fe_err(lc, loc, "initializers such as '%s' are for param and buffer declarations",

@@ -75,6 +75,10 @@ typedef struct fe_lctx {
     int         nstreams;
     const char *member;     /* the path of the member being initialised */
     bool        root_ok;    /* a model built now is the root (the train block's model) */
+    /* In a train block, model(x) in the loss and in the metrics is one forward pass. */
+    fe_inst    *memo_inst;
+    dl_value   *memo_arg;
+    fe_val      memo_result;
 } fe_lctx;
 
 /* Errors. fe_err reports and returns an error value. */

@@ -73,6 +73,7 @@ static fe_ast *unary(struct fe_pctx *pc, fe_op op, fe_ast *a, FE_YYLTYPE l)
 %token NEWLINE "end of line"
 
 %type <node> decl import const fn model train param member block stmt else_opt expr primary
+%type <node> mblock melse
 %type <node> postfix arg index_item type dim type_or_kind setting for_iter slice_bound
 %type <list> decls params param_list members stmts args arg_list exprs expr_list
 %type <list> index_items dims ret_types types settings names
@@ -165,7 +166,17 @@ member: PARAM IDENT ':' type '=' expr sep
                                     { $$ = node(pc, FE_BUFFER, @2); $$->name = $2; $$->a = $4; $$->b = $6; }
       | IDENT '=' expr sep          { $$ = node(pc, FE_MEMBER, @1); $$->name = $1; $$->a = $3; }
       | fn
+      | IF expr mblock melse        { $$ = node(pc, FE_IF, @1); $$->a = $2; $$->b = $3; $$->c = $4; }
       ;
+
+/* Members chosen at compile time: if bias { param bias: f32[out] = zeros() } */
+mblock: '{' members '}'             { $$ = node(pc, FE_BLOCK, @1); $$->items = $2; }
+      ;
+
+melse: %empty                       { $$ = NULL; }
+     | ELSE mblock                  { $$ = $2; }
+     | ELSE IF expr mblock melse    { $$ = node(pc, FE_IF, @2); $$->a = $3; $$->b = $4; $$->c = $5; }
+     ;
 
 train: TRAIN expr '{' settings '}'  { $$ = node(pc, FE_TRAIN, @1); $$->a = $2; $$->items = $4; }
      ;
@@ -276,6 +287,7 @@ arg_list: arg                       { $$ = (fe_list){0}; fe_list_push(A, &$$, $1
 
 arg: expr                           { $$ = node(pc, FE_ARG, @1); $$->a = $1; }
    | IDENT '=' expr                 { $$ = node(pc, FE_ARG, @1); $$->name = $1; $$->a = $3; }
+   | TRAINING '=' expr              { $$ = node(pc, FE_ARG, @1); $$->name = "training"; $$->a = $3; }
    ;
 
 index_items: index_item             { $$ = (fe_list){0}; fe_list_push(A, &$$, $1); }

@@ -504,6 +504,8 @@ static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_t
         fe_bind(lc, ts, st->name, m, st->loc);
     }
     const fe_ast *le = setting(train, "loss"), *me = setting(train, "metrics");
+    lc->memo_inst = inst.inst;
+    lc->memo_arg = NULL;
     fe_val loss = fe_eval(lc, le, ts);
     ok &= want_scalar(lc, &loss, "the loss", le->loc);
     fe_val results[65];
@@ -513,6 +515,7 @@ static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_t
     roles[n++] = DL_ROLE_LOSS;
     if (me) {
         if (me->kind != FE_LIST) {
+            lc->memo_inst = NULL;
             fe_err(lc, me->loc, "'metrics' is a list: [accuracy(model(x), y), ...]");
             return false;
         }
@@ -523,6 +526,7 @@ static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_t
             roles[n++] = DL_ROLE_METRIC;
         }
     }
+    lc->memo_inst = NULL;
     return ok && fe_finish(lc, n, results, roles, train->loc);
 }
 
