@@ -1,15 +1,19 @@
 #!/bin/sh
-# The main job, as far as dlc goes today: set up, build, then print a small model's IR (the
-# digits MLP's training loss) and run the default pass pipeline on it, printing the IR after
-# each pass.
+# The main job, as far as dlc goes today: set up, build, check the digits example
+# (examples/digits/digits.dl: an MLP and its train block), print the IR it lowers to, then the
+# IR after the default passes. Training it and calling it from C come with code generation.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-opt=$root/build/dlc-opt
-echo "== the digits MLP's loss, as IR (examples/mlp.dlir)"
-"$opt" "$root/examples/mlp.dlir"
+dlc=$root/build/dlc
+example=$root/examples/digits/digits.dl
+echo "== dlc check examples/digits/digits.dl"
+"$dlc" check "$example"
+echo "ok"
 echo
-echo "== the default passes, the IR after each"
-"$opt" "$root/examples/mlp.dlir" --pass=fold,simplify,cse,dce --print-after-all --time-passes \
-    -o /dev/null
+echo "== dlc examples/digits/digits.dl --emit=ir"
+"$dlc" "$example" --emit=ir
+echo
+echo "== dlc examples/digits/digits.dl --emit=ir-opt (after fold, simplify, cse, dce)"
+"$dlc" "$example" --emit=ir-opt --time-passes
