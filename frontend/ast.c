@@ -37,6 +37,10 @@ void fe_list_push(sup_arena *a, fe_list *l, fe_ast *n)
 
 static void print_node(FILE *out, const fe_ast *n, int depth, const char *role)
 {
+    if (depth > 2000) {
+        fputs("...\n", out);    /* a chain so deep is not worth printing whole */
+        return;
+    }
     fprintf(out, "%*s", 2 * depth, "");
     if (role)
         fprintf(out, "%s: ", role);

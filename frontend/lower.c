@@ -740,7 +740,21 @@ static fe_val eval_repeat(fe_lctx *lc, const fe_ast *e, fe_scope *s)
     return l;
 }
 
+static fe_val eval_node(fe_lctx *lc, const fe_ast *e, fe_scope *s);
+
+/* Expressions nest as deep as the source writes them (1+1+...+1 is a chain): bound the
+ * recursion so a hostile file gets an error, not a stack overflow. */
 fe_val fe_eval(fe_lctx *lc, const fe_ast *e, fe_scope *s)
+{
+    if (lc->edepth >= 2000)
+        return fe_err(lc, e->loc, "expression nests deeper than 2000");
+    lc->edepth++;
+    fe_val v = eval_node(lc, e, s);
+    lc->edepth--;
+    return v;
+}
+
+static fe_val eval_node(fe_lctx *lc, const fe_ast *e, fe_scope *s)
 {
     switch (e->kind) {
     case FE_INT: return fe_int(e->i);

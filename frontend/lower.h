@@ -71,6 +71,7 @@ typedef struct fe_lctx {
     int         checkpoint; /* the open checkpoint region, 0 outside */
     int         nregions;
     int         depth;      /* call depth, bounded */
+    int         edepth;     /* expression nesting, bounded */
     dl_value   *rng;        /* the RNG key argument, made when dropout first needs it */
     int         nstreams;
     const char *member;     /* the path of the member being initialised */
