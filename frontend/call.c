@@ -182,7 +182,8 @@ fe_val fe_call_builtin(fe_lctx *lc, int b, int nargs, fe_arg *args, dl_loc loc)
                     k = j;
         if (k < 0) {
             if (!args[i].name)
-                return fe_err(lc, args[i].loc, "%s takes at most %d arguments", fname, np);
+                return fe_err(lc, args[i].loc, "%s takes at most %d argument%s", fname, np,
+                              np == 1 ? "" : "s");
             const char *cands[MAX_PARAMS];
             for (int j = 0; j < np; j++)
                 cands[j] = p[j].name;
@@ -195,8 +196,12 @@ fe_val fe_call_builtin(fe_lctx *lc, int b, int nargs, fe_arg *args, dl_loc loc)
         val[k] = &args[i].v;
         at[k] = args[i].loc;
     }
-    /* The dtype numbers take: the first tensor operand's. */
+    /* The dtype numbers take: the first tensor operand's that is not a bool (where's condition,
+     * a mask), else the first tensor operand's. */
     int dtype = -1;
+    for (int j = 0; j < np && dtype < 0; j++)
+        if (p[j].tensor && val[j] && val[j]->k == V_TENSOR && val[j]->t->type.dtype != DL_BOOL)
+            dtype = val[j]->t->type.dtype;
     for (int j = 0; j < np && dtype < 0; j++)
         if (p[j].tensor && val[j] && val[j]->k == V_TENSOR)
             dtype = val[j]->t->type.dtype;

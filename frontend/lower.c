@@ -1,5 +1,7 @@
 /* The checker and lowerer (see lower.h): program loading with imports and the standard library,
  * scopes, compile-time values, statements and expressions, functions and model instances. */
+/* realpath() is XSI. */
+#define _XOPEN_SOURCE 700
 #include "frontend/lower.h"
 
 #include "frontend/parse.h"
@@ -10,6 +12,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { MAX_DEPTH = 200, MAX_LIST = 1 << 20 };
@@ -327,12 +330,10 @@ static dl_dtype operand_dtype(const fe_val *a, const fe_val *b)
 static fe_val tensor_binary(fe_lctx *lc, fe_op op, fe_val a, fe_val b, dl_loc loc)
 {
     /* Lists are tensor literals here. */
-    if (a.k == V_LIST)
-        a = fe_tensor(fe_as_tensor(lc, a, -1, loc));
-    if (b.k == V_LIST)
-        b = fe_tensor(fe_as_tensor(lc, b, -1, loc));
-    if (a.k == V_ERR || b.k == V_ERR)
-        return (fe_val){.k = V_ERR};
+    if (a.k == V_LIST && (a = fe_tensor(fe_as_tensor(lc, a, -1, loc))).k == V_ERR)
+        return a;
+    if (b.k == V_LIST && (b = fe_tensor(fe_as_tensor(lc, b, -1, loc))).k == V_ERR)
+        return b;
     if ((a.k != V_TENSOR && !fe_is_number(&a)) || (b.k != V_TENSOR && !fe_is_number(&b)))
         return fe_err(lc, loc, "'%s' is not defined for %s and %s", fe_op_text(op),
                       fe_val_desc(lc, &a), fe_val_desc(lc, &b));
@@ -489,7 +490,8 @@ static fe_val eval_binary(fe_lctx *lc, const fe_ast *e, fe_scope *s)
     fe_val b = fe_eval(lc, e->b, s);
     if (a.k == V_ERR || b.k == V_ERR)
         return (fe_val){.k = V_ERR};
-    if (a.k == V_TENSOR || b.k == V_TENSOR || e->op == FE_OP_MATMUL)
+    /* A list in arithmetic is a tensor literal. */
+    if (a.k == V_TENSOR || b.k == V_TENSOR || a.k == V_LIST || b.k == V_LIST)
         return tensor_binary(lc, e->op, a, b, e->loc);
     return const_binary(lc, e->op, a, b, e->loc);
 }
@@ -808,7 +810,8 @@ static bool check_type(fe_lctx *lc, const fe_ast *ty, fe_val *v, fe_scope *s, co
     if (v->k == V_ERR)
         return false;
     const char *n = ty->name;
-    if (is_kind(n)) {
+    /* `bool` alone is a hyperparameter kind; bool[...] a tensor type. */
+    if (is_kind(n) && !(ty->items.n && !strcmp(n, "bool"))) {
         if (ty->items.n) {
             fe_err(lc, ty->loc, "'%s' takes no dimensions", n);
             return false;
@@ -1363,7 +1366,7 @@ bool fe_is_concrete(const fe_ast *fn)
 {
     for (int i = 0; i < fn->items.n; i++) {
         const fe_ast *ty = fn->items.v[i]->a;
-        if (!ty || is_kind(ty->name))
+        if (!ty || (is_kind(ty->name) && !(ty->items.n && !strcmp(ty->name, "bool"))))
             return false;
         for (int k = 0; k < ty->items.n; k++)
             if (ty->items.v[k]->kind == FE_ELLIPSIS)
@@ -1438,8 +1441,10 @@ bool fe_lower_entry(fe_lctx *lc, const fe_ast *fn, fe_scope *env, fe_inst *self)
 typedef struct loader {
     fe_lctx     *lc;
     const char  *stack[64];      /* files being loaded, for import cycles */
+    const char  *canon[64];      /* their canonical paths */
     int          nstack;
-    const char  *done[256];      /* files loaded */
+    const char  *next_canon;     /* the canonical path of the file load_text reads next */
+    const char  *done[256];      /* canonical paths of the files loaded */
     int          ndone;
     const fe_ast *train;
     const char  *train_dir;
@@ -1461,15 +1466,22 @@ static bool load_import(loader *ld, const fe_ast *imp, const char *dir, fe_scope
 {
     fe_lctx *lc = ld->lc;
     const char *path = imp->name[0] == '/' ? imp->name : sup_arena_printf(lc->arena, "%s/%s", dir, imp->name);
+    /* One file under two spellings is one file: compare canonical paths. */
+    char real[4096];
+    if (!realpath(path, real)) {
+        fe_err(lc, imp->loc, "cannot import '%s': %s", imp->name, strerror(errno));
+        return false;
+    }
+    const char *canon = sup_arena_strndup(lc->arena, real, strlen(real));
     for (int i = 0; i < ld->nstack; i++)
-        if (!strcmp(ld->stack[i], path)) {
+        if (!strcmp(ld->canon[i], canon)) {
             fe_err(lc, imp->loc, "import cycle: '%s' imports itself through the files it imports", imp->name);
             for (int k = i; k < ld->nstack; k++)
                 fe_note(lc, (dl_loc){0}, "'%s' is being imported", ld->stack[k]);
             return false;
         }
     for (int i = 0; i < ld->ndone; i++)
-        if (!strcmp(ld->done[i], path))
+        if (!strcmp(ld->done[i], canon))
             return true;
     size_t len;
     char *buf = sup_read_file(path, &len);
@@ -1485,6 +1497,7 @@ static bool load_import(loader *ld, const fe_ast *imp, const char *dir, fe_scope
         fe_err(lc, imp->loc, "out of memory importing '%s'", imp->name);
         return false;
     }
+    ld->next_canon = canon;
     return load_text(ld, name, text, n, scope, true, false);
 }
 
@@ -1511,8 +1524,15 @@ static bool load_text(loader *ld, const char *name, const char *text, size_t len
     fe_ast *root = fe_parse(lc->arena, lc->diag, name, text, len);
     if (!root)
         return false;
+    /* The main file and the standard library are named as given; imports by canonical path. */
+    const char *canon = ld->next_canon ? ld->next_canon : name;
+    char real[4096];
+    if (!ld->next_canon && realpath(name, real))
+        canon = sup_arena_strndup(lc->arena, real, strlen(real));
+    ld->next_canon = NULL;
+    ld->canon[ld->nstack] = canon;
     ld->stack[ld->nstack++] = name;
-    ld->done[ld->ndone++] = name;
+    ld->done[ld->ndone++] = canon;
     const char *dir = dir_of(lc, name);
     bool ok = true;
     for (int i = 0; i < root->items.n; i++) {

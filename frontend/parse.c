@@ -4,6 +4,8 @@
 #include "parser.h"
 #include "lexer.h"
 
+#include <string.h>
+
 fe_ast *fe_parse(sup_arena *arena, dl_diag *diag, const char *file, const char *text, size_t len)
 {
     fe_pctx pc = {.arena = arena, .diag = diag, .file = file};
@@ -33,8 +35,11 @@ bool fe_print_tokens(FILE *out, dl_diag *diag, const char *file, const char *tex
             fprintf(out, " '%s'", val.str);
         else if (t == INT)
             fprintf(out, " %lld", (long long)val.i);
-        else if (t == FLOAT)
-            fprintf(out, " %g", val.f);
+        else if (t == FLOAT) {
+            char buf[40];
+            snprintf(buf, sizeof buf, "%.17g", val.f);
+            fprintf(out, " %s%s", buf, strpbrk(buf, ".eEn") ? "" : ".0");
+        }
         fputc('\n', out);
     }
     fe_yylex_destroy(sc);

@@ -188,6 +188,7 @@ settings: %empty                    { $$ = (fe_list){0}; }
         ;
 
 setting: IDENT '=' expr sep         { $$ = node(pc, FE_ASSIGN, @1); $$->name = $1; $$->a = $3; }
+       | CHECKPOINT '=' expr sep    { $$ = node(pc, FE_ASSIGN, @1); $$->name = "checkpoint"; $$->a = $3; }
        ;
 
 block: '{' stmts '}'                { $$ = node(pc, FE_BLOCK, @1); $$->items = $2; }

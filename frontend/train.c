@@ -84,7 +84,7 @@ static const callspec *check_call(fe_lctx *lc, const fe_ast *e, const callspec *
                     k = j;
         if (k < 0) {
             if (!a->name) {
-                fe_err(lc, a->loc, "%s() takes at most %d arguments", cs->name, np);
+                fe_err(lc, a->loc, "%s() takes at most %d argument%s", cs->name, np, np == 1 ? "" : "s");
                 return NULL;
             }
             const char *near = fe_nearest(a->name, params, np);
