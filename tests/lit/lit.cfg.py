@@ -13,6 +13,8 @@ config.test_exec_root = os.path.join(config.dlc_obj_root, "tests", "lit")
 config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
 
 config.substitutions.append(("%dlc-opt", os.path.join(config.dlc_tools_dir, "dlc-opt")))
+# After %dlc-opt, which starts with it: the compiler driver itself.
+config.substitutions.append(("%dlc", os.path.join(config.dlc_tools_dir, "dlc")))
 config.substitutions.append(("%unit", os.path.join(config.dlc_obj_root, "tests", "unit")))
 # Before %python, which is a prefix of it: the system Python that has PyTorch (Debian's
 # python3-torch), for the tests that use PyTorch as a referee (`REQUIRES: torch`).
