@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs every test: a -Werror release build (unit tests under CTest, the lit suite), then an
-# AddressSanitizer + UndefinedBehaviorSanitizer build running the same. Ends with one summary
-# line; exits non-zero if anything failed. GPU tests skip (exit 77 / REQUIRES: gpu) without a GPU.
+# AddressSanitizer + UndefinedBehaviorSanitizer build running the same, then (where clang-19 is
+# installed) the libFuzzer targets in build-fuzz/: saved regressions replayed, then 30 s of
+# fuzzing per target (tests/fuzz/run.sh). Ends with one summary line; exits non-zero if anything
+# failed. GPU tests skip (exit 77 / REQUIRES: gpu) without a GPU.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh" --test || exit 1
@@ -38,6 +40,25 @@ run_suite() {
 
 run_suite release build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLC_WERROR=ON -DDLC_VERIFY_EACH=ON
 run_suite asan build-asan -DCMAKE_BUILD_TYPE=Debug -DDLC_WERROR=ON -DDLC_SANITIZE=ON
+
+# The fuzzers: clang only (libFuzzer), everything instrumented with ASan + UBSan.
+if [ -x /usr/bin/clang-19 ]; then
+    echo "== fuzz: build"
+    if "$root/scripts/build.sh" build-fuzz -DCMAKE_C_COMPILER=/usr/bin/clang-19 \
+            -DCMAKE_CXX_COMPILER=/usr/bin/clang++-19 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DDLC_WERROR=ON -DDLC_FUZZ=ON; then
+        out=$("$root/tests/fuzz/run.sh" build-fuzz "${DLC_FUZZ_SECONDS:-30}" 2>&1)
+        rc=$?
+        echo "$out"
+        [ $rc = 0 ] || status=1
+        summary="$summary | $(echo "$out" | tail -n 1)"
+    else
+        summary="$summary | fuzz: BUILD FAILED"
+        status=1
+    fi
+else
+    summary="$summary | fuzz: skipped (no /usr/bin/clang-19)"
+fi
 
 if [ $status = 0 ]; then result=PASS; else result=FAIL; fi
 echo "SUMMARY: $result$summary"
