@@ -1162,8 +1162,9 @@ static const char *const init_params[] = {"", "", "value", "lo hi", "mean std", 
                                           "fan_in fan_out", "std"};
 enum { NINITS = sizeof init_names / sizeof *init_names };
 
-/* An initializer is a call of one of init_names with numbers for its parameters. */
-static bool check_init(fe_lctx *lc, const fe_ast *init, fe_scope *env)
+/* An initializer is a call of one of init_names with numbers for its parameters. Its canonical
+ * text ("uniform(-0.125, 0.125)", the arguments evaluated) goes to *text for the IR. */
+static bool check_init(fe_lctx *lc, const fe_ast *init, fe_scope *env, const char **text)
 {
     if (init->kind != FE_CALL || init->a->kind != FE_NAME) {
         fe_err(lc, init->loc, "a parameter is initialised by a call such as zeros() or normal(0, 0.02)");
@@ -1198,7 +1199,18 @@ static bool check_init(fe_lctx *lc, const fe_ast *init, fe_scope *env)
     }
     char callee[64];
     snprintf(callee, sizeof callee, "'%s'", init_names[f.i]);
-    return bind_params(lc, &params, fe_scope_new(lc, env), init->items.n, args, init->loc, callee);
+    fe_scope *s = fe_scope_new(lc, env);
+    if (!bind_params(lc, &params, s, init->items.n, args, init->loc, callee))
+        return false;
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%s(", init_names[f.i]);
+    for (int i = 0; i < params.n; i++) {
+        fe_val v = fe_lookup(s, params.v[i]->name)->v;
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%.9g", i ? ", " : "", v.f);
+    }
+    snprintf(buf + n, sizeof buf - (size_t)n, ")");
+    *text = ir_intern(lc->m, buf, strlen(buf));
+    return true;
 }
 
 static dl_type *member_type(fe_lctx *lc, const fe_ast *ty, fe_scope *env, dl_type *t)
@@ -1266,10 +1278,12 @@ static bool add_members(fe_lctx *lc, fe_inst *inst, const fe_list *members)
         fe_val v = {.k = V_ERR};
         if (m->kind == FE_PARAM || m->kind == FE_BUFFER) {
             dl_type t;
-            if (member_type(lc, m->a, inst->env, &t) && check_init(lc, m->b, inst->env)) {
+            const char *init;
+            if (member_type(lc, m->a, inst->env, &t) && check_init(lc, m->b, inst->env, &init)) {
                 const char *p = join_path(lc, path, m->name);
                 v = fe_tensor(ir_func_add_arg(lc->f, p, m->kind == FE_PARAM ? DL_ROLE_PARAM : DL_ROLE_BUFFER,
                                               p, &t));
+                lc->f->arginfo[lc->f->nargs - 1].init = init;
             }
         } else if (m->kind == FE_MEMBER) {
             const char *saved = lc->member;

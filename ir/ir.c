@@ -457,8 +457,8 @@ dl_value *ir_func_add_arg(dl_func *f, const char *name, dl_role role, const char
     int i = f->nargs++;
     args[i] = ir_alloc(m, sizeof **args);
     *args[i] = (dl_value){.type = *type, .index = i};
-    info[i] = (dl_arg_info){ir_intern(m, name, strlen(name)), role,
-                            path ? ir_intern(m, path, strlen(path)) : NULL};
+    info[i] = (dl_arg_info){.name = ir_intern(m, name, strlen(name)), .role = role,
+                            .path = path ? ir_intern(m, path, strlen(path)) : NULL};
     return args[i];
 }
 

@@ -171,6 +171,7 @@ typedef struct dl_arg_info {
     const char *name;          /* SSA name, without '%' */
     dl_role     role;          /* INPUT, PARAM or BUFFER */
     const char *path;          /* parameter/buffer path ("fc1.weight") or NULL */
+    const char *init;          /* how a parameter/buffer starts: "uniform(-0.125, 0.125)", or NULL */
 } dl_arg_info;
 
 typedef struct dl_result_info {

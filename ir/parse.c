@@ -638,11 +638,12 @@ static bool parse_op(parser *ps, dl_func *f)
 }
 
 /* `{role=..., path="..."}` after an argument or result type. */
-static bool parse_role_attrs(parser *ps, bool is_arg, dl_role *role, const char **path)
+static bool parse_role_attrs(parser *ps, bool is_arg, dl_role *role, const char **path,
+                             const char **init)
 {
     do {
         if (ps->t.kind != T_IDENT)
-            return syntax(ps, is_arg ? "'role' or 'path'" : "'role'");
+            return syntax(ps, is_arg ? "'role', 'path' or 'init'" : "'role'");
         tok name = ps->t;
         next(ps);
         if (!expect(ps, T_EQUAL, "'='"))
@@ -653,14 +654,14 @@ static bool parse_role_attrs(parser *ps, bool is_arg, dl_role *role, const char 
                 return syntax(ps, is_arg ? "an argument role (input, param, buffer)" :
                                            "a result role (output, loss, metric)");
             next(ps);
-        } else if (is_arg && is_word(&name, "path")) {
+        } else if (is_arg && (is_word(&name, "path") || is_word(&name, "init"))) {
             if (ps->t.kind != T_STRING)
                 return syntax(ps, "a string");
-            *path = unescape(ps, ps->t.p, ps->t.n);
+            *(name.p[0] == 'p' ? path : init) = unescape(ps, ps->t.p, ps->t.n);
             next(ps);
         } else {
             ps->t = name;
-            return syntax(ps, is_arg ? "'role' or 'path'" : "'role'");
+            return syntax(ps, is_arg ? "'role', 'path' or 'init'" : "'role'");
         }
     } while (accept(ps, T_COMMA));
     return expect(ps, T_RBRACE, "',' or '}'");
@@ -704,11 +705,12 @@ static bool parse_func(parser *ps)
             if (!expect(ps, T_COLON, "':'") || !parse_type(ps, &t))
                 return false;
             dl_role role = DL_ROLE_INPUT;
-            const char *path = NULL;
-            if (accept(ps, T_LBRACE) && !parse_role_attrs(ps, true, &role, &path))
+            const char *path = NULL, *init = NULL;
+            if (accept(ps, T_LBRACE) && !parse_role_attrs(ps, true, &role, &path, &init))
                 return false;
             argtok[f->nargs] = name;
             ir_func_add_arg(f, ir_intern(ps->m, name.p, name.n), role, path, &t);
+            f->arginfo[f->nargs - 1].init = init;
         } while (accept(ps, T_COMMA));
         if (!expect(ps, T_RPAREN, "',' or ')'"))
             return false;
@@ -727,7 +729,7 @@ static bool parse_func(parser *ps)
             r->role = DL_ROLE_OUTPUT;
             if (!parse_type(ps, &r->type))
                 return false;
-            if (accept(ps, T_LBRACE) && !parse_role_attrs(ps, false, &r->role, NULL))
+            if (accept(ps, T_LBRACE) && !parse_role_attrs(ps, false, &r->role, NULL, NULL))
                 return false;
         } while (accept(ps, T_COMMA));
         if (!expect(ps, T_RPAREN, "',' or ')'"))

@@ -149,11 +149,15 @@ void ir_print_func(FILE *out, const dl_func *f)
         const dl_arg_info *a = &f->arginfo[i];
         fprintf(out, "%s%%%s: ", i ? ", " : "", a->name);
         print_type(out, &f->args[i]->type);
-        if (a->role != DL_ROLE_INPUT || a->path) {
+        if (a->role != DL_ROLE_INPUT || a->path || a->init) {
             fprintf(out, " {role=%s", ir_role_name(a->role));
             if (a->path) {
                 fputs(", path=", out);
                 print_string(out, a->path);
+            }
+            if (a->init) {
+                fputs(", init=", out);
+                print_string(out, a->init);
             }
             fputc('}', out);
         }
