@@ -5,19 +5,14 @@
 #include "frontend/ast.h"
 #include "ir/ir.h"
 
-typedef struct fe_opts {
-    bool check_only;          /* dlc check: lower everything checkable, keep nothing */
-} fe_opts;
-
 /* Reads, parses and checks `path` and everything it imports, then lowers it to a module: the
  * train block's model (forward) and its training loss, or every top-level function whose
  * argument types are concrete. NULL after reporting errors. The module belongs to the caller. */
-dl_module *fe_compile(const char *path, const fe_opts *opts, dl_diag *diag);
+dl_module *fe_compile(const char *path, dl_diag *diag);
 
 /* The same for a source held in memory; `name` is what diagnostics call it, and imports are
  * resolved relative to its directory. */
-dl_module *fe_compile_text(const char *name, const char *text, size_t len, const fe_opts *opts,
-                           dl_diag *diag);
+dl_module *fe_compile_text(const char *name, const char *text, size_t len, dl_diag *diag);
 
 /* --emit=ast: parses `path` alone (no imports) and prints its tree. False after errors. */
 bool fe_emit_ast(const char *path, FILE *out, dl_diag *diag);

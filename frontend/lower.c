@@ -1639,13 +1639,13 @@ static bool lower_program(loader *ld, fe_scope *user)
     return ok;
 }
 
-dl_module *fe_compile_text(const char *name, const char *text, size_t len, const fe_opts *opts,
-                           dl_diag *diag)
+dl_module *fe_compile_text(const char *name, const char *text, size_t len, dl_diag *diag)
 {
-    (void)opts;
     dl_module *m = ir_module_create();
-    if (!m)
+    if (!m) {
+        sup_diag_error(diag, (dl_loc){0}, "out of memory while compiling '%s'", name);
         return NULL;
+    }
     sup_arena arena;
     sup_arena_init(&arena, NULL);
     jmp_buf oom;
@@ -1690,7 +1690,7 @@ dl_module *fe_compile_text(const char *name, const char *text, size_t len, const
     return m;
 }
 
-dl_module *fe_compile(const char *path, const fe_opts *opts, dl_diag *diag)
+dl_module *fe_compile(const char *path, dl_diag *diag)
 {
     size_t len;
     char *buf = sup_read_file(path, &len);
@@ -1706,5 +1706,5 @@ dl_module *fe_compile(const char *path, const fe_opts *opts, dl_diag *diag)
         sup_diag_error(diag, (dl_loc){0}, "out of memory reading '%s'", path);
         return NULL;
     }
-    return fe_compile_text(name, text, n, opts, diag);
+    return fe_compile_text(name, text, n, diag);
 }

@@ -12,9 +12,19 @@ fe_ast *fe_parse(sup_arena *arena, dl_diag *diag, const char *file, const char *
     yyscan_t sc;
     if (fe_yylex_init_extra(&pc, &sc))
         return NULL;
+    /* If the arena runs out mid-parse, free the scanner before unwinding further. */
+    jmp_buf *outer = arena->oom, here;
+    if (outer && setjmp(here)) {
+        fe_yylex_destroy(sc);
+        arena->oom = outer;
+        longjmp(*outer, 1);
+    }
+    if (outer)
+        arena->oom = &here;
     fe_yy_scan_bytes(text, (int)len, sc);
     int rc = fe_yyparse(sc, &pc);
     fe_yylex_destroy(sc);
+    arena->oom = outer;
     return rc || pc.errors ? NULL : pc.root;
 }
 

@@ -22,7 +22,6 @@ int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default";
     bool check = false, time_passes = false;
-    fe_opts opts = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -75,8 +74,7 @@ int main(int argc, char **argv)
     } else if (emit && !strcmp(emit, "ast")) {
         ok = fe_emit_ast(input, stdout, diag);
     } else {
-        opts.check_only = check;
-        dl_module *m = fe_compile(input, &opts, diag);
+        dl_module *m = fe_compile(input, diag);
         ok = m != NULL;
         if (ok && emit && !strcmp(emit, "ir-opt") && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};
