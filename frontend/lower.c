@@ -1281,9 +1281,12 @@ static bool add_members(fe_lctx *lc, fe_inst *inst, const fe_list *members)
             const char *init;
             if (member_type(lc, m->a, inst->env, &t) && check_init(lc, m->b, inst->env, &init)) {
                 const char *p = join_path(lc, path, m->name);
-                v = fe_tensor(ir_func_add_arg(lc->f, p, m->kind == FE_PARAM ? DL_ROLE_PARAM : DL_ROLE_BUFFER,
-                                              p, &t));
-                lc->f->arginfo[lc->f->nargs - 1].init = init;
+                dl_role role = m->kind == FE_PARAM && !lc->frozen_file ? DL_ROLE_PARAM : DL_ROLE_BUFFER;
+                v = fe_tensor(ir_func_add_arg(lc->f, p, role, p, &t));
+                if (lc->frozen_file)
+                    init = sup_arena_printf(lc->arena, "load(\"%s\", \"%s\")", lc->frozen_file,
+                                            p + strlen(lc->frozen_root) + 1);
+                lc->f->arginfo[lc->f->nargs - 1].init = ir_intern(lc->m, init, strlen(init));
             }
         } else if (m->kind == FE_MEMBER) {
             const char *saved = lc->member;

@@ -76,6 +76,10 @@ typedef struct fe_lctx {
     int         nstreams;
     const char *member;     /* the path of the member being initialised */
     bool        root_ok;    /* a model built now is the root (the train block's model) */
+    /* Building a frozen model (train block: name = load(Model(), "file")): its parameters become
+     * buffers that start as the tensors of this file, named by their path below `frozen_root`. */
+    const char *frozen_file;
+    const char *frozen_root;
     /* In a train block, model(x) in the loss and in the metrics is one forward pass. */
     fe_inst    *memo_inst;
     dl_value   *memo_arg;

@@ -474,8 +474,8 @@ static bool want_scalar(fe_lctx *lc, const fe_val *v, const char *what, dl_loc l
     return true;
 }
 
-static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_type *xt,
-                       const dl_type *yt)
+static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *dir,
+                       const dl_type *xt, const dl_type *yt)
 {
     fe_begin_function(lc, "loss", train->loc);
     lc->training = true;
@@ -497,9 +497,13 @@ static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const dl_t
             ok = false;
             continue;
         }
+        /* Its parameters are not trained: buffers loaded from the file. */
         lc->member = st->name;
+        lc->frozen_root = st->name;
+        lc->frozen_file = resolve(lc, dir, e->items.v[1]->a->name);
         fe_val m = fe_eval(lc, e->items.v[0]->a, s);
         lc->member = NULL;
+        lc->frozen_file = lc->frozen_root = NULL;
         ok &= m.k == V_INSTANCE;
         fe_bind(lc, ts, st->name, m, st->loc);
     }
@@ -537,7 +541,7 @@ bool fe_lower_train(fe_lctx *lc, const fe_ast *train, fe_scope *scope, const cha
     dl_type xt, yt;
     if (!data_types(lc, setting(train, "data"), scope, dir, &xt, &yt))
         return false;
-    bool ok = lower_forward(lc, train, scope, &xt) && lower_loss(lc, train, scope, &xt, &yt);
+    bool ok = lower_forward(lc, train, scope, &xt) && lower_loss(lc, train, scope, dir, &xt, &yt);
     lc->f = NULL;
     return ok;
 }
