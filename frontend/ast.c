@@ -70,7 +70,7 @@ static void print_node(FILE *out, const fe_ast *n, int depth, const char *role)
     for (int i = 0; i < n->items.n; i++)
         print_node(out, n->items.v[i], depth + 1, NULL);
     for (int i = 0; i < n->list2.n; i++)
-        print_node(out, n->list2.v[i], depth + 1, "member");
+        print_node(out, n->list2.v[i], depth + 1, n->kind == FE_FN ? "returns" : "member");
 }
 
 void fe_ast_print(FILE *out, const fe_ast *n) { print_node(out, n, 0, NULL); }

@@ -518,10 +518,8 @@ static fe_val eval_unary(fe_lctx *lc, const fe_ast *e, fe_scope *s)
     }
     if (a.k == V_FLOAT)
         return (fe_val){.k = V_FLOAT, .f = -a.f};
-    if (a.k == V_DIM) {
-        a.dim.c = -a.dim.c;
+    if (a.k == V_DIM)
         return fe_err(lc, e->loc, "a dimension cannot be negated");
-    }
     return fe_err(lc, e->loc, "'-' is not defined for %s", fe_val_desc(lc, &a));
 }
 
@@ -683,7 +681,7 @@ static fe_val eval_cast(fe_lctx *lc, const fe_ast *e, fe_scope *s)
     fe_val v = fe_eval(lc, e->a, s);
     if (v.k == V_ERR)
         return v;
-    dl_value *x = fe_as_tensor(lc, v, fe_is_number(&v) && v.k != V_FLOAT ? -1 : -1, e->loc);
+    dl_value *x = fe_as_tensor(lc, v, -1, e->loc);
     return fe_tensor(cast_to(lc, x, t, e->loc));
 }
 
@@ -1408,9 +1406,8 @@ bool fe_finish(fe_lctx *lc, int n, const fe_val *results, const dl_role *roles, 
     return true;
 }
 
-bool fe_lower_entry(fe_lctx *lc, const fe_ast *fn, fe_scope *env, fe_inst *self)
+bool fe_lower_entry(fe_lctx *lc, const fe_ast *fn, fe_scope *env)
 {
-    (void)self;
     int n = fn->items.n;
     fe_arg *args = SUP_NEWN(lc->arena, fe_arg, n + 1);
     fe_scope *dims = fe_scope_new(lc, env);
@@ -1619,7 +1616,7 @@ static bool lower_program(loader *ld, fe_scope *user)
             if (!fe_is_concrete(d))
                 continue;
             fe_begin_function(lc, d->name, d->loc);
-            ok &= fe_lower_entry(lc, d, ld->fn_env[i], NULL);
+            ok &= fe_lower_entry(lc, d, ld->fn_env[i]);
             continue;
         }
         /* A model whose hyperparameters all have defaults: its forward with fresh parameters. */
@@ -1636,7 +1633,7 @@ static bool lower_program(loader *ld, fe_scope *user)
         lc->root_ok = true;
         fe_val inst = fe_call(lc, (fe_val){.k = V_MODELDEF, .node = d, .env = ld->fn_env[i]}, 0, NULL, d->loc);
         lc->root_ok = false;
-        ok &= inst.k == V_INSTANCE && fe_lower_entry(lc, fwd, inst.inst->env, inst.inst);
+        ok &= inst.k == V_INSTANCE && fe_lower_entry(lc, fwd, inst.inst->env);
     }
     lc->f = NULL;
     return ok;

@@ -136,8 +136,8 @@ void fe_begin_function(fe_lctx *lc, const char *name, dl_loc loc);
 bool fe_is_concrete(const fe_ast *fn);
 /* Into lc->f (already created, maybe holding a model's parameters): one argument per parameter
  * of `fn` from its annotation (unbound dimension names become symbols), the call, the return.
- * `roles` gives each result's role (NULL: all outputs). False after errors. */
-bool fe_lower_entry(fe_lctx *lc, const fe_ast *fn, fe_scope *env, fe_inst *self);
+ * False after errors. */
+bool fe_lower_entry(fe_lctx *lc, const fe_ast *fn, fe_scope *env);
 /* Ends lc->f: returns `results` (tensors) with the given roles. */
 bool fe_finish(fe_lctx *lc, int n, const fe_val *results, const dl_role *roles, dl_loc loc);
 

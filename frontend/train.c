@@ -327,8 +327,8 @@ static bool check_number(fe_lctx *lc, const fe_ast *e, fe_scope *s, const char *
     if (v.k == V_ERR)
         return false;
     if ((integer ? v.k != V_INT : !(v.k == V_INT || v.k == V_FLOAT)) || fe_number(&v) < lo) {
-        fe_err(lc, e->loc, "'%s' must be %s %s %g, got %s", name, integer ? "an int" : "a number",
-               lo > 0 ? ">=" : ">=", lo, fe_val_desc(lc, &v));
+        fe_err(lc, e->loc, "'%s' must be %s >= %g, got %s", name, integer ? "an int" : "a number",
+               lo, fe_val_desc(lc, &v));
         return false;
     }
     return true;
@@ -407,8 +407,6 @@ static bool check_settings(fe_lctx *lc, const fe_ast *train, fe_scope *s)
             ok &= check_call(lc, e, schedules, COUNT(schedules), "schedule", s, v, at) != NULL;
         else if (!strcmp(n, "valid")) {
             if (e->kind == FE_CALL) {
-                dl_type x, y;
-                (void)x, (void)y;
                 ok &= check_call(lc, e, sources, COUNT(sources), "data source", s, v, at) != NULL;
             } else {
                 fe_val f = fe_eval(lc, e, s);
