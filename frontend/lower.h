@@ -101,6 +101,7 @@ double      fe_number(const fe_val *v);
 /* Scopes. */
 fe_scope   *fe_scope_new(fe_lctx *lc, fe_scope *parent);
 fe_binding *fe_lookup(fe_scope *s, const char *name);
+fe_binding *fe_lookup_here(fe_scope *s, const char *name);   /* this scope only */
 void        fe_bind(fe_lctx *lc, fe_scope *s, const char *name, fe_val v, dl_loc loc);
 
 /* Expressions and calls. */
@@ -130,6 +131,9 @@ fe_val fe_call_fn(fe_lctx *lc, const fe_ast *fn, fe_scope *env, int nargs, fe_ar
 
 /* Starts a new IR function as lc->f (and resets the per-function state). */
 void fe_begin_function(fe_lctx *lc, const char *name, dl_loc loc);
+
+/* The outermost scope: dtype names, initializers, primitives. */
+void fe_bind_builtins(fe_lctx *lc, fe_scope *s);
 
 /* Whether every argument of `fn` has a tensor type of known rank (no `...`): such a function
  * can be an entry point. */
