@@ -188,7 +188,75 @@ static bool lower_program(loader *ld, fe_scope *user)
     return ok;
 }
 
-dl_module *fe_compile_text(const char *name, const char *text, size_t len, dl_diag *diag)
+/* The model `def` as the train block builds it (its hyperparameters), or with its defaults. */
+static fe_val build_for_entry(loader *ld, const fe_ast *def, fe_scope *env)
+{
+    fe_lctx *lc = ld->lc;
+    const fe_ast *t = ld->train ? ld->train->a : NULL;
+    lc->root_ok = true;
+    fe_val inst;
+    if (t && t->kind == FE_CALL && t->a->kind == FE_NAME && !strcmp(t->a->name, def->name))
+        inst = fe_eval(lc, t, env);
+    else
+        inst = fe_call(lc, (fe_val){.k = V_MODELDEF, .node = def, .env = env}, 0, NULL, def->loc);
+    lc->root_ok = false;
+    return inst;
+}
+
+/* Lowers one named entry: a function, or Model.fn. */
+static bool lower_named(loader *ld, const char *entry)
+{
+    fe_lctx *lc = ld->lc;
+    const char *dot = strchr(entry, '.');
+    size_t n = dot ? (size_t)(dot - entry) : strlen(entry);
+    const char *cands[1024];
+    for (int i = 0; i < ld->nfns; i++) {
+        const fe_ast *d = ld->fns[i];
+        cands[i] = d->name;
+        if (strlen(d->name) != n || strncmp(d->name, entry, n))
+            continue;
+        if (d->kind == FE_FN && !dot) {
+            if (!fe_is_concrete(d)) {
+                fe_err(lc, d->loc, "'%s' cannot be an entry point: its arguments need concrete "
+                       "tensor types (no '...', no hyperparameter kinds)", entry);
+                return false;
+            }
+            fe_begin_function(lc, d->name, d->loc);
+            bool ok = fe_lower_entry(lc, d, ld->fn_env[i]);
+            lc->f = NULL;
+            return ok;
+        }
+        if (d->kind != FE_MODELDEF || !dot)
+            continue;
+        const fe_ast *fn = NULL;
+        for (int k = 0; k < d->list2.n; k++)
+            if (d->list2.v[k]->kind == FE_FN && !strcmp(d->list2.v[k]->name, dot + 1))
+                fn = d->list2.v[k];
+        if (!fn) {
+            fe_err(lc, d->loc, "model '%s' has no function '%s'", d->name, dot + 1);
+            return false;
+        }
+        if (!fe_is_concrete(fn)) {
+            fe_err(lc, fn->loc, "'%s' cannot be an entry point: its arguments need concrete "
+                   "tensor types", entry);
+            return false;
+        }
+        fe_begin_function(lc, entry, d->loc);
+        fe_val inst = build_for_entry(ld, d, ld->fn_env[i]);
+        bool ok = inst.k == V_INSTANCE && fe_lower_entry(lc, fn, inst.inst->env);
+        lc->f = NULL;
+        return ok;
+    }
+    char want[128];
+    snprintf(want, sizeof want, "%.*s", (int)(n < 100 ? n : 100), entry);
+    const char *near = fe_nearest(want, cands, ld->nfns);
+    fe_err(lc, (dl_loc){0}, "no %s named '%s'%s%s%s", dot ? "model" : "function", want,
+           near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+    return false;
+}
+
+dl_module *fe_compile_text(const char *name, const char *text, size_t len, const char *entry,
+                           dl_diag *diag)
 {
     dl_module *m = ir_module_create();
     if (!m) {
@@ -223,7 +291,8 @@ dl_module *fe_compile_text(const char *name, const char *text, size_t len, dl_di
     ld.ndone = 0;
     int errors = sup_diag_error_count(diag);
     ok = ok && load_text(&ld, name, text, len, user, true, true) &&
-         sup_diag_error_count(diag) == errors && lower_program(&ld, user);
+         sup_diag_error_count(diag) == errors &&
+         (entry ? lower_named(&ld, entry) : lower_program(&ld, user));
     ok = ok && sup_diag_error_count(diag) == errors;
     m->arena.oom = NULL;
     sup_arena_reset(&arena);
@@ -239,7 +308,7 @@ dl_module *fe_compile_text(const char *name, const char *text, size_t len, dl_di
     return m;
 }
 
-dl_module *fe_compile(const char *path, dl_diag *diag)
+dl_module *fe_compile(const char *path, const char *entry, dl_diag *diag)
 {
     size_t len;
     char *buf = sup_read_file(path, &len);
@@ -255,5 +324,5 @@ dl_module *fe_compile(const char *path, dl_diag *diag)
         sup_diag_error(diag, (dl_loc){0}, "out of memory reading '%s'", path);
         return NULL;
     }
-    return fe_compile_text(name, text, n, diag);
+    return fe_compile_text(name, text, n, entry, diag);
 }

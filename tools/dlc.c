@@ -12,6 +12,7 @@ static void usage(FILE *out)
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
           "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot\n"
           "options:\n"
+          "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
 
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
           "  --time-passes, --version, --help\n",
@@ -20,7 +21,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *input = NULL, *emit = NULL, *mode = "default";
+    const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
     bool check = false, time_passes = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
             check = true;
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
+        } else if (!strcmp(a, "--entry") && i + 1 < argc) {
+            entry = argv[++i];
         } else if (!strcmp(a, "-O0")) {
             mode = "0";
         } else if (!strcmp(a, "-O") && i + 1 < argc) {
@@ -74,7 +77,7 @@ int main(int argc, char **argv)
     } else if (emit && !strcmp(emit, "ast")) {
         ok = fe_emit_ast(input, stdout, diag);
     } else {
-        dl_module *m = fe_compile(input, diag);
+        dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;
         if (ok && emit && !strcmp(emit, "ir-opt") && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};

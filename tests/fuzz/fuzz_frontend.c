@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sup_diag_destroy(diag);
         return 0;
     }
-    dl_module *m = fe_compile_text(name, text, len, diag);
+    dl_module *m = fe_compile_text(name, text, len, NULL, diag);
     if (m) {
         if (!ir_verify(m, diag)) {
             fprintf(stderr, "fuzz_frontend: the lowered module does not verify\n");

@@ -21,7 +21,7 @@ int main(void)
     FILE *sink = fopen("/dev/null", "w");
     dl_diag *diag = sup_diag_create(sink);
     const char *name = sup_diag_add_source(diag, "t.dl", src, strlen(src));
-    dl_module *m = fe_compile_text(name, src, strlen(src), diag);
+    dl_module *m = fe_compile_text(name, src, strlen(src), NULL, diag);
     CHECK(m != NULL);
     if (m) {
         dl_func *f = ir_func_find(m, "Tiny.forward");
@@ -51,7 +51,7 @@ int main(void)
     diag = sup_diag_create(sink);
     name = sup_diag_add_source(diag, "t.dl", src, strlen(src));
     sup_alloc_fail_after(-1);
-    m = fe_compile_text(name, src, strlen(src), diag);
+    m = fe_compile_text(name, src, strlen(src), NULL, diag);
     long total = sup_alloc_fail_after(-1);
     ir_module_destroy(m);
     sup_diag_destroy(diag);
@@ -60,7 +60,7 @@ int main(void)
         diag = sup_diag_create(sink);
         name = diag ? sup_diag_add_source(diag, "t.dl", src, strlen(src)) : NULL;
         sup_alloc_fail_after(n);
-        m = name ? fe_compile_text(name, src, strlen(src), diag) : NULL;
+        m = name ? fe_compile_text(name, src, strlen(src), NULL, diag) : NULL;
         sup_alloc_fail_after(-1);
         CHECK(m == NULL);
         CHECK(!name || sup_diag_error_count(diag) > 0);
