@@ -1,25 +1,34 @@
-/* Reading safetensors headers (see safetensors.h). */
+/* Reading and writing safetensors files (see safetensors.h): the header reader and its
+ * validation, tensor data reads that re-check the file, and the atomic writer. */
 #include "runtime/safetensors.h"
 
 #include "runtime/json.h"
 #include "support/alloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+/* In the order of the reference implementation's Dtype enum, which its writer sorts by. */
 static const struct { const char *name; int size; } st_dtypes[] = {
     {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2},
     {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8},
     {"U64", 8},
 };
 
+/* By (begin, end), as the reference does: a zero-size tensor shares its begin with the next one
+ * and must come first, or the contiguity check below would see an overlap. */
 static int cmp_begin(const void *a, const void *b)
 {
     const rt_st_tensor *x = a, *y = b;
-    return (x->begin > y->begin) - (x->begin < y->begin);
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x->end > y->end) - (x->end < y->end);
 }
 
 static bool bad(char *err, size_t errlen, const char *path, const char *what, const char *name)
@@ -150,4 +159,467 @@ const rt_st_tensor *rt_st_find(const rt_safetensors *st, const char *name)
         if (!strcmp(st->tensors[i].name, name))
             return &st->tensors[i];
     return NULL;
+}
+
+/* ---- Reading tensor data ---- */
+
+/* Reads exactly n bytes at offset off; pread may return short counts. */
+static bool read_at(int fd, void *dst, uint64_t n, uint64_t off)
+{
+    unsigned char *p = dst;
+    while (n > 0) {
+        size_t want = n > (1u << 30) ? (size_t)1 << 30 : (size_t)n;
+        ssize_t got = pread(fd, p, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        p += got;
+        off += (uint64_t)got;
+        n -= (uint64_t)got;
+    }
+    return true;
+}
+
+/* Opens path and checks it still holds what the header promised: the data section can only be
+ * trusted if the file has its old length (a shorter file would turn reads into garbage). */
+static int open_checked(const char *path, const rt_safetensors *st, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != st->file_size) {
+        close(fd);
+        bad(err, errlen, path, "the file changed size since its header was read", NULL);
+        return -1;
+    }
+    return fd;
+}
+
+bool rt_st_read_tensor(const char *path, const rt_safetensors *st, const rt_st_tensor *t,
+                       void *dst, char *err, size_t errlen)
+{
+    if (t->end < t->begin || t->end > st->file_size - st->data_start)
+        return bad(err, errlen, path, "tensor outside the data section", t->name);
+    int fd = open_checked(path, st, err, errlen);
+    if (fd < 0)
+        return false;
+    bool ok = read_at(fd, dst, t->end - t->begin, st->data_start + t->begin);
+    close(fd);
+    return ok ? true : bad(err, errlen, path, "cannot read the tensor's data", t->name);
+}
+
+void *rt_st_read_data(const char *path, const rt_safetensors *st, char *err, size_t errlen)
+{
+    uint64_t n = st->file_size - st->data_start;
+    if (n > SIZE_MAX) {
+        bad(err, errlen, path, "the data section does not fit in memory", NULL);
+        return NULL;
+    }
+    void *buf = sup_malloc((size_t)n);
+    if (!buf) {
+        bad(err, errlen, path, "out of memory", NULL);
+        return NULL;
+    }
+    int fd = open_checked(path, st, err, errlen);
+    bool ok = fd >= 0 && read_at(fd, buf, n, st->data_start);
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        if (fd >= 0)
+            bad(err, errlen, path, "cannot read the data section", NULL);
+        sup_free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ---- Writing ---- */
+
+typedef struct st_entry {
+    char       *name;
+    int         dtype;         /* index into st_dtypes */
+    int         rank;
+    int64_t     shape[RT_ST_MAX_RANK];
+    uint64_t    bytes;
+    const void *data;          /* borrowed until finish */
+} st_entry;
+
+typedef struct st_meta {
+    char *key, *value;
+} st_meta;
+
+struct rt_st_writer {
+    char     *path;
+    st_entry *entries;
+    int       n, cap;
+    st_meta  *meta;
+    int       nmeta, capmeta;
+    char      err[256];        /* the first error; "" while none */
+};
+
+static bool w_fail(rt_st_writer *w, const char *what, const char *name)
+{
+    if (!w->err[0])
+        snprintf(w->err, sizeof w->err, "%s%s%s%s", what, name ? " ('" : "", name ? name : "",
+                 name ? "')" : "");
+    return false;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = sup_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* The header must be UTF-8 (the reference rejects anything else on reading). */
+static bool valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 :
+                    (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (extra < 0 || (extra == 1 && *p < 0xC2) || (extra == 3 && *p > 0xF4))
+            return false;
+        uint32_t cp = *p & (extra ? 0x3F >> extra : 0x7F);
+        for (int i = 1; i <= extra; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        /* Overlong three/four-byte forms, surrogates, and code points past U+10FFFF. */
+        if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        p += extra + 1;
+    }
+    return true;
+}
+
+rt_st_writer *rt_st_writer_begin(const char *path, char *err, size_t errlen)
+{
+    rt_st_writer *w = sup_malloc(sizeof *w);
+    char *p = dup_str(path);
+    if (!w || !p) {
+        sup_free(w);
+        sup_free(p);
+        bad(err, errlen, path, "out of memory", NULL);
+        return NULL;
+    }
+    memset(w, 0, sizeof *w);
+    w->path = p;
+    return w;
+}
+
+bool rt_st_writer_add(rt_st_writer *w, const char *name, const char *dtype, int rank,
+                      const int64_t *shape, const void *data)
+{
+    if (w->err[0])
+        return false;
+    int dt = -1;
+    for (int i = 0; i < (int)(sizeof st_dtypes / sizeof *st_dtypes); i++)
+        if (!strcmp(dtype, st_dtypes[i].name))
+            dt = i;
+    if (dt < 0)
+        return w_fail(w, "unsupported dtype", name);
+    if (!valid_utf8(name))
+        return w_fail(w, "a tensor name is not UTF-8", NULL);
+    if (!strcmp(name, "__metadata__"))
+        return w_fail(w, "a tensor cannot be named", name);
+    if (rank < 0 || rank > RT_ST_MAX_RANK)
+        return w_fail(w, "rank outside 0..8", name);
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->entries[i].name, name))
+            return w_fail(w, "duplicate tensor name", name);
+    uint64_t bytes = (uint64_t)st_dtypes[dt].size;
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 0 || __builtin_mul_overflow(bytes, (uint64_t)shape[i], &bytes))
+            return w_fail(w, shape[i] < 0 ? "negative dimension" : "the size overflows", name);
+    if (bytes > 0 && !data)
+        return w_fail(w, "no data", name);
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        st_entry *e = sup_realloc(w->entries, sizeof *e * (size_t)cap);
+        if (!e)
+            return w_fail(w, "out of memory", NULL);
+        w->entries = e;
+        w->cap = cap;
+    }
+    st_entry *e = &w->entries[w->n];
+    if (!(e->name = dup_str(name)))
+        return w_fail(w, "out of memory", NULL);
+    e->dtype = dt;
+    e->rank = rank;
+    for (int i = 0; i < rank; i++)
+        e->shape[i] = shape[i];
+    e->bytes = bytes;
+    e->data = data;
+    w->n++;
+    return true;
+}
+
+bool rt_st_writer_add_metadata(rt_st_writer *w, const char *key, const char *value)
+{
+    if (w->err[0])
+        return false;
+    if (!valid_utf8(key) || !valid_utf8(value))
+        return w_fail(w, "metadata is not UTF-8", NULL);
+    for (int i = 0; i < w->nmeta; i++)
+        if (!strcmp(w->meta[i].key, key))
+            return w_fail(w, "duplicate metadata key", key);
+    if (w->nmeta == w->capmeta) {
+        int cap = w->capmeta ? 2 * w->capmeta : 8;
+        st_meta *m = sup_realloc(w->meta, sizeof *m * (size_t)cap);
+        if (!m)
+            return w_fail(w, "out of memory", NULL);
+        w->meta = m;
+        w->capmeta = cap;
+    }
+    st_meta *m = &w->meta[w->nmeta];
+    m->key = dup_str(key);
+    m->value = dup_str(value);
+    if (!m->key || !m->value) {
+        sup_free(m->key);
+        sup_free(m->value);
+        return w_fail(w, "out of memory", NULL);
+    }
+    w->nmeta++;
+    return true;
+}
+
+void rt_st_writer_abort(rt_st_writer *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        sup_free(w->entries[i].name);
+    for (int i = 0; i < w->nmeta; i++) {
+        sup_free(w->meta[i].key);
+        sup_free(w->meta[i].value);
+    }
+    sup_free(w->entries);
+    sup_free(w->meta);
+    sup_free(w->path);
+    sup_free(w);
+}
+
+/* The header text, grown as needed; `ok` goes false once an allocation fails. */
+typedef struct st_buf {
+    char  *s;
+    size_t n, cap;
+    bool   ok;
+} st_buf;
+
+static void put(st_buf *b, const char *s, size_t n)
+{
+    if (!b->ok || n == 0)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        char *p = sup_realloc(b->s, cap);
+        if (!p) {
+            b->ok = false;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+}
+
+static void puts_(st_buf *b, const char *s) { put(b, s, strlen(s)); }
+
+static void put_u64(st_buf *b, uint64_t v)
+{
+    char tmp[24];
+    snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    puts_(b, tmp);
+}
+
+/* A JSON string escaped as serde_json (the reference's serializer) and Python's json module
+ * with ensure_ascii=False escape it: '"', '\\' and control characters only, short forms where
+ * JSON has them, else \u00xx in lower case; everything else, UTF-8 included, as it is. */
+static void put_json_str(st_buf *b, const char *s)
+{
+    put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *short_form = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\" : *p == '\b' ? "\\b" :
+                                 *p == '\f' ? "\\f" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" :
+                                 *p == '\t' ? "\\t" : NULL;
+        if (short_form)
+            puts_(b, short_form);
+        else if (*p < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            puts_(b, esc);
+        }
+        else
+            put(b, (const char *)p, 1);
+    }
+    put(b, "\"", 1);
+}
+
+/* Descending dtype (in enum order), then by name compared as bytes, as the reference sorts. */
+static int cmp_entry(const void *a, const void *b)
+{
+    const st_entry *x = a, *y = b;
+    if (x->dtype != y->dtype)
+        return y->dtype - x->dtype;
+    return strcmp(x->name, y->name);
+}
+
+/* The header JSON, padded with spaces to a multiple of 8; entries must be sorted. */
+static bool build_header(const rt_st_writer *w, st_buf *b)
+{
+    put(b, "{", 1);
+    if (w->nmeta) {
+        puts_(b, "\"__metadata__\":{");
+        for (int i = 0; i < w->nmeta; i++) {
+            if (i)
+                put(b, ",", 1);
+            put_json_str(b, w->meta[i].key);
+            put(b, ":", 1);
+            put_json_str(b, w->meta[i].value);
+        }
+        put(b, "}", 1);
+    }
+    uint64_t at = 0;
+    for (int i = 0; i < w->n; i++) {
+        const st_entry *e = &w->entries[i];
+        if (i || w->nmeta)
+            put(b, ",", 1);
+        put_json_str(b, e->name);
+        puts_(b, ":{\"dtype\":\"");
+        puts_(b, st_dtypes[e->dtype].name);
+        puts_(b, "\",\"shape\":[");
+        for (int k = 0; k < e->rank; k++) {
+            if (k)
+                put(b, ",", 1);
+            put_u64(b, (uint64_t)e->shape[k]);
+        }
+        puts_(b, "],\"data_offsets\":[");
+        put_u64(b, at);
+        put(b, ",", 1);
+        put_u64(b, at += e->bytes);
+        puts_(b, "]}");
+    }
+    put(b, "}", 1);
+    while (b->ok && b->n % 8)
+        put(b, " ", 1);
+    return b->ok;
+}
+
+static bool write_all(int fd, const void *data, uint64_t n)
+{
+    const unsigned char *p = data;
+    while (n > 0) {
+        size_t want = n > (1u << 30) ? (size_t)1 << 30 : (size_t)n;
+        ssize_t got = write(fd, p, want);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        p += got;
+        n -= (uint64_t)got;
+    }
+    return true;
+}
+
+/* Creates a fresh temporary file next to `path` (same directory, so rename is atomic), with
+ * the mode a plain create would give. Its name goes to tmp. */
+static int create_temp(const char *path, char *tmp, size_t tmplen)
+{
+    static _Atomic unsigned counter;   /* writers may run on several threads */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, tmplen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* Makes the rename itself durable: the directory entry lives in the directory. */
+static bool sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return false;
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0)
+        return false;
+    bool ok = fsync(fd) == 0 || errno == EINVAL;   /* some file systems cannot sync a directory */
+    close(fd);
+    return ok;
+}
+
+static bool write_file(const rt_st_writer *w, const st_buf *hdr, char *err, size_t errlen)
+{
+    char tmp[4200];
+    if (strlen(w->path) + 40 > sizeof tmp)
+        return bad(err, errlen, w->path, "path too long", NULL);
+    int fd = create_temp(w->path, tmp, sizeof tmp);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create a temporary file: %s", w->path, strerror(errno));
+        return false;
+    }
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)((uint64_t)hdr->n >> (8 * i));
+    bool ok = write_all(fd, len, 8) && write_all(fd, hdr->s, hdr->n);
+    for (int i = 0; ok && i < w->n; i++)
+        ok = write_all(fd, w->entries[i].data, w->entries[i].bytes);
+    const char *what = "write";
+    if (ok && fsync(fd) != 0)
+        ok = false, what = "fsync";
+    if (close(fd) != 0 && ok)
+        ok = false, what = "close";
+    if (ok && rename(tmp, w->path) != 0)
+        ok = false, what = "rename";
+    if (!ok) {
+        snprintf(err, errlen, "%s: %s failed: %s", w->path, what, strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    if (!sync_dir(w->path)) {
+        snprintf(err, errlen, "%s: written, but syncing its directory failed: %s", w->path,
+                 strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+bool rt_st_writer_finish(rt_st_writer *w, char *err, size_t errlen)
+{
+    bool ok = false;
+    st_buf hdr = {.ok = true};
+    if (w->err[0])
+        snprintf(err, errlen, "%s: %s", w->path, w->err);
+    else {
+        if (w->n > 1)
+            qsort(w->entries, (size_t)w->n, sizeof *w->entries, cmp_entry);
+        if (!build_header(w, &hdr))
+            bad(err, errlen, w->path, "out of memory", NULL);
+        else
+            ok = write_file(w, &hdr, err, errlen);
+    }
+    sup_free(hdr.s);
+    rt_st_writer_abort(w);
+    return ok;
 }
