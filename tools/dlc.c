@@ -1,30 +1,43 @@
 /* dlc: the compiler driver. Argument parsing and nothing else: `dlc check FILE`,
- * `dlc FILE --emit=KIND`; the work is in frontend/, passes/ and (later) codegen/. */
+ * `dlc FILE --emit=KIND`, `dlc run FILE --entry NAME ...`; the work is in frontend/, passes/ and
+ * codegen/. */
+#include "codegen/run.h"
 #include "dlc/dlc.h"
 #include "frontend/frontend.h"
 #include "passes/pass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *out)
 {
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
           "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot\n"
+          "       dlc run FILE.dl --entry NAME --input ARG=FILE.npy ... --output DIR\n"
+          "                                          run one function on .npy inputs\n"
           "options:\n"
           "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
-
+          "  --weights FILE        (run) parameters from a safetensors file, by state_dict path\n"
+          "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
           "  --time-passes, --version, --help\n",
           out);
 }
 
+enum { MAX_INPUTS = 256 };
+
 int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
-    bool check = false, time_passes = false;
+    const char *output = NULL, *weights = NULL;
+    bool check = false, run = false, time_passes = false;
+    cg_run_input inputs[MAX_INPUTS];
+    int ninputs = 0;
+    unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        bool has_value = i + 1 < argc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return DLC_EXIT_OK;
@@ -33,13 +46,34 @@ int main(int argc, char **argv)
             return DLC_EXIT_OK;
         } else if (i == 1 && !strcmp(a, "check")) {
             check = true;
+        } else if (i == 1 && !strcmp(a, "run")) {
+            run = true;
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
-        } else if (!strcmp(a, "--entry") && i + 1 < argc) {
+        } else if (!strcmp(a, "--entry") && has_value) {
             entry = argv[++i];
+        } else if (!strcmp(a, "--input") && has_value) {
+            char *arg = argv[++i], *eq = strchr(arg, '=');
+            if (!eq || eq == arg || !eq[1] || ninputs == MAX_INPUTS) {
+                fprintf(stderr, "dlc: error: --input takes ARG=FILE.npy, not '%s'\n", arg);
+                return DLC_EXIT_USAGE;
+            }
+            *eq = 0;
+            inputs[ninputs++] = (cg_run_input){arg, eq + 1};
+        } else if (!strcmp(a, "--output") && has_value) {
+            output = argv[++i];
+        } else if (!strcmp(a, "--weights") && has_value) {
+            weights = argv[++i];
+        } else if (!strcmp(a, "--seed") && has_value) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 10);
+            if (*end || !*argv[i]) {
+                fprintf(stderr, "dlc: error: --seed takes a non-negative integer, not '%s'\n", argv[i]);
+                return DLC_EXIT_USAGE;
+            }
         } else if (!strcmp(a, "-O0")) {
             mode = "0";
-        } else if (!strcmp(a, "-O") && i + 1 < argc) {
+        } else if (!strcmp(a, "-O") && has_value) {
             mode = argv[++i];
         } else if (!strcmp(a, "--time-passes")) {
             time_passes = true;
@@ -57,13 +91,26 @@ int main(int argc, char **argv)
     bool known = !emit;
     for (size_t k = 0; emit && k < sizeof kinds / sizeof *kinds; k++)
         known |= !strcmp(emit, kinds[k]);
-    if (!input || !known || (!check && !emit) || (strcmp(mode, "0") && strcmp(mode, "default"))) {
-        if (emit && !known)
-            fprintf(stderr, "dlc: error: unknown --emit kind '%s' (tokens, ast, ir, ir-opt, dot)\n", emit);
-        else if (input && !check && !emit)
-            fputs("dlc: error: code generation comes in a later version; use 'dlc check' or --emit\n",
-                  stderr);
-        else
+    const char *problem = NULL;
+    if (!input)
+        problem = "no input file";
+    else if (!known)
+        problem = "unknown --emit kind (tokens, ast, ir, ir-opt, dot)";
+    else if (strcmp(mode, "0") && strcmp(mode, "default"))
+        problem = "unknown compile mode (-O0 or -O default)";
+    else if (run && !entry)
+        problem = "dlc run FILE trains with the file's train block, which comes with a later "
+                  "version; run one function with --entry NAME";
+    else if (run && !output)
+        problem = "dlc run --entry needs --output DIR";
+    else if (!run && !check && !emit)
+        problem = "code generation comes in a later version; use 'dlc check', --emit or "
+                  "'dlc run --entry'";
+    else if (!run && (ninputs || output || weights))
+        problem = "--input, --output and --weights go with 'dlc run'";
+    if (problem) {
+        fprintf(stderr, "dlc: error: %s\n", problem);
+        if (!input)
             usage(stderr);
         return DLC_EXIT_USAGE;
     }
@@ -79,7 +126,7 @@ int main(int argc, char **argv)
     } else {
         dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;
-        if (ok && emit && !strcmp(emit, "ir-opt") && strcmp(mode, "0")) {
+        if (ok && (run || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
         }
@@ -87,6 +134,10 @@ int main(int argc, char **argv)
             ir_print_dot(stdout, m);
         else if (ok && emit)
             ir_print(stdout, m);
+        if (ok && run) {
+            cg_run_opts ro = {ninputs, inputs, output, weights, seed};
+            ok = cg_run_entry(m->first, &ro, diag);
+        }
         ir_module_destroy(m);
     }
     sup_diag_destroy(diag);

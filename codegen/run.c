@@ -1,0 +1,256 @@
+/* dlc run --entry (see run.h): reading the inputs and weights, checking them against the
+ * signature, running the entry, writing the results. */
+#include "codegen/run.h"
+
+#include "codegen/ref/interp.h"
+#include "runtime/init.h"
+#include "runtime/npy.h"
+#include "runtime/safetensors.h"
+#include "support/alloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* npy descriptors and safetensors dtypes of the IR dtypes (bf16 has no npy descriptor: results
+ * of that dtype are written as f32). */
+static const struct { dl_dtype t; const char *npy, *st; } formats[] = {
+    {DL_F32, "<f4", "F32"}, {DL_F64, "<f8", "F64"}, {DL_F16, "<f2", "F16"}, {DL_BF16, NULL, "BF16"},
+    {DL_I8, "|i1", "I8"}, {DL_U8, "|u1", "U8"}, {DL_I32, "<i4", "I32"}, {DL_I64, "<i8", "I64"},
+    {DL_BOOL, "|b1", "BOOL"},
+};
+enum { NFORMATS = sizeof formats / sizeof *formats };
+
+static bool dtype_of(const char *name, bool npy, dl_dtype *t)
+{
+    for (int i = 0; i < NFORMATS; i++) {
+        const char *f = npy ? formats[i].npy : formats[i].st;
+        if (f && !strcmp(f, name)) {
+            *t = formats[i].t;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int64_t numel(const dl_type *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        n *= t->dim[i].c;
+    return n;
+}
+
+static const char *type_text(const dl_type *t, char *buf, size_t n)
+{
+    ir_type_str(t, buf, n);
+    return buf;
+}
+
+/* Converts `src` (any dtype) into a new tensor of dtype `to`. Floats to integers are refused:
+ * they would lose data silently. */
+static bool convert(cg_tensor *src, dl_dtype to, cg_tensor *dst, const char *what, dl_diag *diag)
+{
+    dl_dtype from = src->type.dtype;
+    if (ir_dtype_is_float(from) && !ir_dtype_is_float(to)) {
+        sup_diag_error(diag, (dl_loc){0}, "%s holds %s values but needs %s", what,
+                       ir_dtype_name(from), ir_dtype_name(to));
+        return false;
+    }
+    dst->type = src->type;
+    dst->type.dtype = to;
+    int64_t n = numel(&src->type);
+    dst->data = sup_malloc((size_t)(n ? n : 1) * (size_t)ir_dtype_size(to));
+    if (!dst->data) {
+        sup_diag_error(diag, (dl_loc){0}, "out of memory reading %s", what);
+        return false;
+    }
+    for (int64_t i = 0; i < n; i++)
+        cg_tensor_set(dst, i, cg_tensor_get(src, i));
+    return true;
+}
+
+static bool load_input(const dl_func *f, int a, const cg_run_opts *o, cg_tensor *out, dl_diag *diag)
+{
+    const char *name = f->arginfo[a].name;
+    const dl_type *want = &f->args[a]->type;
+    char tb[256], hb[256];
+    const cg_run_input *in = NULL;
+    for (int i = 0; i < o->ninputs; i++)
+        if (!strcmp(o->inputs[i].name, name))
+            in = &o->inputs[i];
+    if (!in) {
+        sup_diag_error(diag, (dl_loc){0}, "missing --input %s=FILE.npy for argument '%s' of @%s (%s)",
+                       name, name, f->name, type_text(want, tb, sizeof tb));
+        return false;
+    }
+    rt_npy h;
+    void *data;
+    char err[512];
+    if (!rt_npy_read(in->path, &h, &data, err, sizeof err)) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        return false;
+    }
+    cg_tensor raw = {.type = {.rank = h.rank}, .data = data};
+    if (!dtype_of(h.descr, true, &raw.type.dtype) || h.rank > DL_MAX_RANK) {
+        sup_diag_error(diag, (dl_loc){0}, "%s: dtype '%s' is not one dlc reads", in->path, h.descr);
+        sup_free(data);
+        return false;
+    }
+    for (int i = 0; i < h.rank; i++)
+        raw.type.dim[i] = ir_dim_const(h.shape[i]);
+    bool ok = raw.type.rank == want->rank;
+    for (int i = 0; ok && i < want->rank; i++)
+        ok = want->dim[i].n || want->dim[i].c == raw.type.dim[i].c;
+    if (!ok) {
+        sup_diag_error(diag, (dl_loc){0}, "%s holds %s, which does not fit argument '%s' (%s)",
+                       in->path, type_text(&raw.type, hb, sizeof hb), name,
+                       type_text(want, tb, sizeof tb));
+        sup_free(data);
+        return false;
+    }
+    char what[600];
+    snprintf(what, sizeof what, "%s (argument '%s')", in->path, name);
+    ok = convert(&raw, want->dtype, out, what, diag);
+    sup_free(data);
+    return ok;
+}
+
+/* A parameter or buffer from a safetensors file, by name; its shape must be the argument's. */
+static bool load_tensor(const char *file, const char *tname, const dl_type *want, const char *path,
+                        cg_tensor *out, dl_diag *diag)
+{
+    sup_arena a;
+    sup_arena_init(&a, NULL);
+    rt_safetensors st;
+    char err[512], tb[256], hb[256];
+    bool ok = rt_st_read_header(&a, file, &st, err, sizeof err);
+    const rt_st_tensor *t = ok ? rt_st_find(&st, tname) : NULL;
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+    else if (!t)
+        sup_diag_error(diag, (dl_loc){0}, "%s has no tensor '%s' for '%s'", file, tname, path);
+    cg_tensor raw = {0};
+    if (t) {
+        raw.type.rank = t->rank;
+        ok = dtype_of(t->dtype, false, &raw.type.dtype) && t->rank <= DL_MAX_RANK;
+        if (!ok)
+            sup_diag_error(diag, (dl_loc){0}, "%s: tensor '%s' has dtype %s, which dlc does not read",
+                           file, tname, t->dtype);
+    }
+    if (t && ok) {
+        for (int i = 0; i < t->rank; i++)
+            raw.type.dim[i] = ir_dim_const(t->shape[i]);
+        if (raw.type.rank != want->rank || numel(&raw.type) != numel(want) ||
+            memcmp(raw.type.dim, want->dim, sizeof(dl_dim) * (size_t)want->rank)) {
+            dl_type shown = raw.type;
+            shown.dtype = want->dtype;
+            sup_diag_error(diag, (dl_loc){0}, "%s: tensor '%s' is %s but '%s' is %s", file, tname,
+                           type_text(&shown, hb, sizeof hb), path, type_text(want, tb, sizeof tb));
+            ok = false;
+        }
+    }
+    if (t && ok) {
+        raw.data = sup_malloc(t->end - t->begin ? t->end - t->begin : 1);
+        ok = raw.data && rt_st_read_tensor(file, &st, t, raw.data, err, sizeof err);
+        if (!ok)
+            sup_diag_error(diag, (dl_loc){0}, "%s", raw.data ? err : "out of memory");
+        char what[600];
+        snprintf(what, sizeof what, "%s ('%s')", file, tname);
+        ok = ok && convert(&raw, want->dtype, out, what, diag);
+        sup_free(raw.data);
+    }
+    sup_arena_reset(&a);
+    return t && ok;
+}
+
+static bool init_param(const dl_func *f, int a, const cg_run_opts *o, cg_tensor *out, dl_diag *diag)
+{
+    const dl_arg_info *info = &f->arginfo[a];
+    const dl_type *want = &f->args[a]->type;
+    const char *path = info->path ? info->path : info->name;
+    if (o->weights)
+        return load_tensor(o->weights, path, want, path, out, diag);
+    char file[1024], tname[512], err[512];
+    if (info->init && rt_init_is_load(info->init, file, sizeof file, tname, sizeof tname))
+        return load_tensor(file, tname, want, path, out, diag);
+    int64_t n = numel(want);
+    double *vals = sup_malloc(sizeof(double) * (size_t)(n ? n : 1));
+    out->type = *want;
+    out->data = sup_malloc((size_t)(n ? n : 1) * (size_t)ir_dtype_size(want->dtype));
+    bool ok = vals && out->data;
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "out of memory initialising '%s'", path);
+    else if (!info->init || !rt_init_fill(info->init, o->seed, path, vals, n, err, sizeof err)) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", info->init ? err : "a parameter without an initializer");
+        ok = false;
+    }
+    for (int64_t i = 0; ok && i < n; i++)
+        cg_tensor_set(out, i, vals[i]);
+    sup_free(vals);
+    return ok;
+}
+
+static bool write_result(const char *dir, int i, cg_tensor *r, dl_diag *diag)
+{
+    cg_tensor f32 = {0};
+    const char *descr = NULL;
+    for (int k = 0; k < NFORMATS; k++)
+        if (formats[k].t == r->type.dtype)
+            descr = formats[k].npy;
+    if (!descr) {     /* bf16: npy has no such dtype */
+        if (!convert(r, DL_F32, &f32, "a bf16 result", diag))
+            return false;
+        r = &f32;
+        descr = "<f4";
+    }
+    int64_t shape[DL_MAX_RANK];
+    for (int k = 0; k < r->type.rank; k++)
+        shape[k] = r->type.dim[k].c;
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%d.npy", dir, i);
+    bool ok = rt_npy_write(path, descr, r->type.rank, shape, r->data, err, sizeof err);
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+    sup_free(f32.data);
+    return ok;
+}
+
+bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
+{
+    /* Every --input must name an argument. */
+    for (int i = 0; i < o->ninputs; i++) {
+        bool found = false;
+        for (int a = 0; a < f->nargs; a++)
+            found |= f->arginfo[a].role == DL_ROLE_INPUT && !strcmp(f->arginfo[a].name, o->inputs[i].name);
+        if (!found) {
+            sup_diag_error(diag, (dl_loc){0}, "@%s has no input argument named '%s'", f->name,
+                           o->inputs[i].name);
+            return false;
+        }
+    }
+    cg_tensor *args = calloc((size_t)f->nargs + 1, sizeof *args);
+    cg_tensor *res = calloc((size_t)f->nresults + 1, sizeof *res);
+    bool ok = args && res;
+    for (int a = 0; ok && a < f->nargs; a++)
+        ok = f->arginfo[a].role == DL_ROLE_INPUT ? load_input(f, a, o, &args[a], diag)
+                                                 : init_param(f, a, o, &args[a], diag);
+    char err[512];
+    if (ok && !(ok = cg_ref_run(f, args, res, err, sizeof err)))
+        sup_diag_error(diag, (dl_loc){0}, "@%s: %s", f->name, err);
+    if (ok && mkdir(o->output_dir, 0777) && errno != EEXIST) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot create '%s': %s", o->output_dir, strerror(errno));
+        ok = false;
+    }
+    for (int i = 0; ok && i < f->nresults; i++)
+        ok = write_result(o->output_dir, i, &res[i], diag);
+    for (int a = 0; args && a < f->nargs; a++)
+        sup_free(args[a].data);
+    for (int i = 0; res && i < f->nresults; i++)
+        cg_tensor_free(&res[i]);
+    free(args);
+    free(res);
+    return ok;
+}

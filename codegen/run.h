@@ -1,0 +1,30 @@
+/* `dlc run FILE --entry NAME`: one compiled entry run on .npy inputs. Arguments come from
+ * --input NAME=FILE.npy; parameters and buffers from --weights FILE.safetensors (by their
+ * state_dict path) or from their initializers, seeded; results go to DIR/0.npy, DIR/1.npy, ...
+ * Every file is checked against the signature first: a missing or extra input, a dtype or a
+ * shape that does not fit is an error that names the argument and both types. */
+#ifndef DLC_CODEGEN_RUN_H
+#define DLC_CODEGEN_RUN_H
+
+#include "ir/ir.h"
+
+#include <stdint.h>
+
+typedef struct cg_run_input {
+    const char *name;       /* the argument */
+    const char *path;       /* its .npy file */
+} cg_run_input;
+
+typedef struct cg_run_opts {
+    int                 ninputs;
+    const cg_run_input *inputs;
+    const char         *output_dir;
+    const char         *weights;   /* NULL: initialise parameters from their initializers */
+    uint64_t            seed;
+} cg_run_opts;
+
+/* Runs `f` (an entry lowered by the frontend) with the reference interpreter, the backend every
+ * other one is checked against. False after reporting an error. */
+bool cg_run_entry(const dl_func *f, const cg_run_opts *opts, dl_diag *diag);
+
+#endif
