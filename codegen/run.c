@@ -231,9 +231,14 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
             return false;
         }
     }
-    cg_tensor *args = calloc((size_t)f->nargs + 1, sizeof *args);
-    cg_tensor *res = calloc((size_t)f->nresults + 1, sizeof *res);
+    size_t nargs = (size_t)f->nargs + 1, nres = (size_t)f->nresults + 1;
+    cg_tensor *args = sup_malloc(nargs * sizeof *args), *res = sup_malloc(nres * sizeof *res);
     bool ok = args && res;
+    if (ok) {
+        memset(args, 0, nargs * sizeof *args);
+        memset(res, 0, nres * sizeof *res);
+    } else
+        sup_diag_error(diag, (dl_loc){0}, "out of memory");
     for (int a = 0; ok && a < f->nargs; a++)
         ok = f->arginfo[a].role == DL_ROLE_INPUT ? load_input(f, a, o, &args[a], diag)
                                                  : init_param(f, a, o, &args[a], diag);
@@ -250,7 +255,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
         sup_free(args[a].data);
     for (int i = 0; res && i < f->nresults; i++)
         cg_tensor_free(&res[i]);
-    free(args);
-    free(res);
+    sup_free(args);
+    sup_free(res);
     return ok;
 }
