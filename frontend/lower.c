@@ -14,23 +14,19 @@ enum { MAX_DEPTH = 200, MAX_LIST = 1 << 20 };
 
 fe_val fe_err(fe_lctx *lc, dl_loc loc, const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    sup_diag_vreport(lc->diag, DL_SEV_ERROR, loc, fmt, ap);
     va_end(ap);
-    sup_diag_error(lc->diag, loc, "%s", buf);
     return (fe_val){.k = V_ERR};
 }
 
 void fe_note(fe_lctx *lc, dl_loc loc, const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    sup_diag_vreport(lc->diag, DL_SEV_NOTE, loc, fmt, ap);
     va_end(ap);
-    sup_diag_note(lc->diag, loc, "%s", buf);
 }
 
 static int edit_distance(const char *a, const char *b)

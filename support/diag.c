@@ -133,11 +133,16 @@ static void print_one(const dl_diag *d, dl_severity sev, dl_loc loc, const char 
 
 void sup_diag_report(dl_diag *d, dl_severity sev, dl_loc loc, const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    sup_diag_vreport(d, sev, loc, fmt, ap);
     va_end(ap);
+}
+
+void sup_diag_vreport(dl_diag *d, dl_severity sev, dl_loc loc, const char *fmt, va_list ap)
+{
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
     if (sev == DL_SEV_ERROR)
         d->errors++;
     if (d->verify && grow(d, (void **)&d->rec, &d->caprec, d->nrec, sizeof(record))) {

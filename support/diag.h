@@ -6,6 +6,7 @@
 #ifndef DLC_SUPPORT_DIAG_H
 #define DLC_SUPPORT_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@ const char *sup_diag_source_text(const dl_diag *d, const char *name, size_t *len
 
 void sup_diag_report(dl_diag *d, dl_severity sev, dl_loc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+void sup_diag_vreport(dl_diag *d, dl_severity sev, dl_loc loc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* sup_diag_error(d, loc, fmt, ...); loc may be a compound literal, hence the plain __VA_ARGS__. */
 #define sup_diag_error(d, ...)   sup_diag_report((d), DL_SEV_ERROR, __VA_ARGS__)
 #define sup_diag_warning(d, ...) sup_diag_report((d), DL_SEV_WARNING, __VA_ARGS__)
