@@ -2,6 +2,7 @@
  * signature, running the entry, writing the results. */
 #include "codegen/run.h"
 
+#include "codegen/cpu/cpu.h"
 #include "codegen/ref/interp.h"
 #include "runtime/init.h"
 #include "runtime/npy.h"
@@ -242,8 +243,15 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
     for (int a = 0; ok && a < f->nargs; a++)
         ok = f->arginfo[a].role == DL_ROLE_INPUT ? load_input(f, a, o, &args[a], diag)
                                                  : init_param(f, a, o, &args[a], diag);
-    char err[512];
-    if (ok && !(ok = cg_ref_run(f, args, res, err, sizeof err)))
+    char err[512] = "";
+    if (ok && o->reference)
+        ok = cg_ref_run(f, args, res, err, sizeof err);
+    else if (ok) {
+        cg_cpu *p = cg_cpu_compile(f, o->fuse, err, sizeof err);
+        ok = p && cg_cpu_run(p, args, res, err, sizeof err);
+        cg_cpu_destroy(p);
+    }
+    if (args && res && !ok && err[0])
         sup_diag_error(diag, (dl_loc){0}, "@%s: %s", f->name, err);
     if (ok && mkdir(o->output_dir, 0777) && errno != EEXIST) {
         sup_diag_error(diag, (dl_loc){0}, "cannot create '%s': %s", o->output_dir, strerror(errno));

@@ -21,10 +21,12 @@ typedef struct cg_run_opts {
     const char         *output_dir;
     const char         *weights;   /* NULL: initialise parameters from their initializers */
     uint64_t            seed;
+    bool                reference; /* run on the reference interpreter instead of the CPU backend */
+    bool                fuse;      /* CPU backend: fuse elementwise chains (false for -O0) */
 } cg_run_opts;
 
-/* Runs `f` (an entry lowered by the frontend) with the reference interpreter, the backend every
- * other one is checked against. False after reporting an error. */
+/* Runs `f` (an entry lowered by the frontend) on the CPU backend or the reference interpreter.
+ * False after reporting an error. */
 bool cg_run_entry(const dl_func *f, const cg_run_opts *opts, dl_diag *diag);
 
 #endif

@@ -1,6 +1,7 @@
 /* dlc: the compiler driver. Argument parsing and nothing else: `dlc check FILE`,
  * `dlc FILE --emit=KIND`, `dlc run FILE --entry NAME ...`; the work is in frontend/, passes/ and
  * codegen/. */
+#include "codegen/cpu/cpu.h"
 #include "codegen/run.h"
 #include "dlc/dlc.h"
 #include "frontend/frontend.h"
@@ -13,13 +14,16 @@
 static void usage(FILE *out)
 {
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
-          "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot\n"
+          "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot,\n"
+          "                                          llvm, asm (the CPU kernels)\n"
           "       dlc run FILE.dl --entry NAME --input ARG=FILE.npy ... --output DIR\n"
           "                                          run one function on .npy inputs\n"
           "options:\n"
           "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
           "  --weights FILE        (run) parameters from a safetensors file, by state_dict path\n"
           "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
+          "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
+          "                        interpreter\n"
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
           "  --time-passes, --version, --help\n",
           out);
@@ -30,7 +34,7 @@ enum { MAX_INPUTS = 256 };
 int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
-    const char *output = NULL, *weights = NULL;
+    const char *output = NULL, *weights = NULL, *target = "auto";
     bool check = false, run = false, time_passes = false;
     cg_run_input inputs[MAX_INPUTS];
     int ninputs = 0;
@@ -71,6 +75,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "dlc: error: --seed takes a non-negative integer, not '%s'\n", argv[i]);
                 return DLC_EXIT_USAGE;
             }
+        } else if (!strcmp(a, "--target") && has_value) {
+            target = argv[++i];
         } else if (!strcmp(a, "-O0")) {
             mode = "0";
         } else if (!strcmp(a, "-O") && has_value) {
@@ -87,7 +93,7 @@ int main(int argc, char **argv)
         } else
             input = a;
     }
-    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt", "dot"};
+    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt", "dot", "llvm", "asm"};
     bool known = !emit;
     for (size_t k = 0; emit && k < sizeof kinds / sizeof *kinds; k++)
         known |= !strcmp(emit, kinds[k]);
@@ -95,7 +101,11 @@ int main(int argc, char **argv)
     if (!input)
         problem = "no input file";
     else if (!known)
-        problem = "unknown --emit kind (tokens, ast, ir, ir-opt, dot)";
+        problem = "unknown --emit kind (tokens, ast, ir, ir-opt, dot, llvm, asm)";
+    else if (!strcmp(target, "cuda"))
+        problem = "--target cuda: the CUDA backend comes in a later version";
+    else if (strcmp(target, "cpu") && strcmp(target, "ref") && strcmp(target, "auto"))
+        problem = "unknown --target (cpu, ref, auto)";
     else if (strcmp(mode, "0") && strcmp(mode, "default"))
         problem = "unknown compile mode (-O0 or -O default)";
     else if (run && !entry)
@@ -126,16 +136,30 @@ int main(int argc, char **argv)
     } else {
         dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;
-        if (ok && (run || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
+        bool native = emit && (!strcmp(emit, "llvm") || !strcmp(emit, "asm"));
+        if (ok && (run || native || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
         }
         if (ok && emit && !strcmp(emit, "dot"))
             ir_print_dot(stdout, m);
-        else if (ok && emit)
+        else if (ok && native) {
+            for (const dl_func *f = m->first; f && ok; f = f->next) {
+                char err[512];
+                char *text = cg_cpu_text(f, strcmp(mode, "0") != 0, !strcmp(emit, "asm"), err, sizeof err);
+                if (!text) {
+                    sup_diag_error(diag, (dl_loc){0}, "@%s: %s", f->name, err);
+                    ok = false;
+                    break;
+                }
+                printf("; ---- @%s ----\n%s", f->name, text);
+                free(text);
+            }
+        } else if (ok && emit)
             ir_print(stdout, m);
         if (ok && run) {
-            cg_run_opts ro = {ninputs, inputs, output, weights, seed};
+            cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
+                              strcmp(mode, "0") != 0};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);

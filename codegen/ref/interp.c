@@ -407,6 +407,31 @@ bool cg_ref_run(const dl_func *f, cg_tensor *args, cg_tensor *results, char *err
     return ok;
 }
 
+static ref_t ref_of(const cg_tensor *t)
+{
+    ref_t r = {.dt = t->type.dtype, .rank = t->type.rank, .n = 1, .data = t->data};
+    for (int k = 0; k < t->type.rank; k++) {
+        r.dim[k] = t->type.dim[k].c;
+        r.n *= r.dim[k];
+    }
+    return r;
+}
+
+bool cg_ref_op(const dl_op *op, const cg_tensor *in, cg_tensor *out, char *err, size_t errlen)
+{
+    interp it = {.c = {err, errlen}};
+    ref_t argv[64], *args[64], res[64];
+    if (op->nin > 64 || op->nres > 64)
+        return ref_fail(&it.c, op, "more than 64 operands or results");
+    for (int i = 0; i < op->nin; i++) {
+        argv[i] = ref_of(&in[i]);
+        args[i] = &argv[i];
+    }
+    for (int r = 0; r < op->nres; r++)
+        res[r] = ref_of(&out[r]);
+    return dispatch(&it, op, args, res);
+}
+
 void cg_tensor_free(cg_tensor *t)
 {
     free(t->data);

@@ -26,6 +26,11 @@ typedef struct cg_tensor {
 bool cg_ref_run(const dl_func *f, cg_tensor *args, cg_tensor *results, char *err, size_t errlen);
 void cg_tensor_free(cg_tensor *t);
 
+/* Runs one op (not assign or return) on concrete operands into `out`, whose types and storage
+ * the caller provides: the reference implementation of any op, for backends that have no
+ * kernel of their own for it yet. */
+bool cg_ref_op(const dl_op *op, const cg_tensor *in, cg_tensor *out, char *err, size_t errlen);
+
 /* Element i (row-major) of t as a double, and storing one (rounded or wrapped to t's dtype,
  * as pass_round_to does). i64 beyond 2^53 is not exact through these. */
 double cg_tensor_get(const cg_tensor *t, int64_t i);

@@ -1,0 +1,241 @@
+/* The CPU backend (see cpu.h): compiling a plan's kernels into one LLVM module, and running the
+ * plan: binding symbolic dimensions from the arguments, allocating each buffer, calling each
+ * kernel in order. */
+#include "codegen/cpu/cpu.h"
+
+#include "codegen/cpu/elementwise.h"
+#include "codegen/cpu/jit.h"
+#include "codegen/program.h"
+#include "support/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*kernel_fn)(void **bufs, const int64_t *syms);
+
+struct cg_cpu {
+    const dl_func *f;
+    sup_arena      arena;
+    cg_program    *prog;
+    cg_jit        *jit;
+    kernel_fn     *fns;          /* per kernel; NULL for reference kernels */
+    int            nbufs;
+};
+
+/* Builds the module of `prog`'s native kernels into *out. */
+static bool build_module(cg_jit *j, const cg_program *prog, LLVMModuleRef *out, char *err, size_t errlen)
+{
+    LLVMModuleRef m = cg_jit_module(j, prog->f->name);
+    for (int i = 0; i < prog->nkernels; i++)
+        if (prog->kernels[i].kind == CG_K_ELEMENTWISE &&
+            !cg_cpu_emit_elementwise(j, m, prog, &prog->kernels[i], err, errlen)) {
+            LLVMDisposeModule(m);
+            return false;
+        }
+    if (!cg_jit_optimize(j, m, err, errlen)) {
+        LLVMDisposeModule(m);
+        return false;
+    }
+    *out = m;
+    return true;
+}
+
+static bool define_helpers(cg_jit *j, char *err, size_t errlen)
+{
+    return cg_jit_define(j, "cg_cpu_ifloordiv", (void *)cg_cpu_ifloordiv, err, errlen) &&
+           cg_jit_define(j, "cg_cpu_imod", (void *)cg_cpu_imod, err, errlen) &&
+           cg_jit_define(j, "cg_cpu_ipow", (void *)cg_cpu_ipow, err, errlen);
+}
+
+cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
+{
+    cg_cpu *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->f = f;
+    sup_arena_init(&p->arena, NULL);
+    p->prog = cg_program_build(f, fuse, &p->arena);
+    p->nbufs = cg_program_nbuffers(f);
+    p->jit = cg_jit_create(NULL, err, errlen);
+    LLVMModuleRef m;
+    if (!p->jit || !define_helpers(p->jit, err, errlen) || !build_module(p->jit, p->prog, &m, err, errlen) ||
+        !cg_jit_add(p->jit, m, err, errlen)) {
+        cg_cpu_destroy(p);
+        return NULL;
+    }
+    p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
+    for (int i = 0; p->fns && i < p->prog->nkernels; i++)
+        if (p->prog->kernels[i].kind == CG_K_ELEMENTWISE &&
+            !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
+            cg_cpu_destroy(p);
+            return NULL;
+        }
+    return p;
+}
+
+void cg_cpu_destroy(cg_cpu *p)
+{
+    if (!p)
+        return;
+    cg_jit_destroy(p->jit);
+    free(p->fns);
+    sup_arena_reset(&p->arena);
+    free(p);
+}
+
+/* Binds the symbols from the arguments' shapes, checking that every mention agrees. */
+static bool bind_syms(const cg_cpu *p, const cg_tensor *args, int64_t *syms, char *err, size_t errlen)
+{
+    const cg_program *prog = p->prog;
+    bool bound[256] = {0};
+    for (int a = 0; a < p->f->nargs; a++) {
+        const dl_type *want = &p->f->args[a]->type, *got = &args[a].type;
+        char w[256], g[256];
+        ir_type_str(want, w, sizeof w);
+        ir_type_str(got, g, sizeof g);
+        if (want->rank != got->rank || want->dtype != got->dtype) {
+            snprintf(err, errlen, "argument %%%s is %s, expected %s", p->f->arginfo[a].name, g, w);
+            return false;
+        }
+        for (int d = 0; d < want->rank; d++) {
+            dl_dim wd = want->dim[d];
+            int64_t n = got->dim[d].c;
+            if (wd.n == 1 && wd.c != 0 && n % wd.c == 0) {
+                int s = cg_program_sym(prog, wd.sym[0]);
+                int64_t v = n / wd.c;
+                if (s >= 0 && s < 256 && !bound[s]) {
+                    syms[s] = v;
+                    bound[s] = true;
+                    continue;
+                }
+            }
+            /* A constant, a product of symbols, or a symbol bound before: check it. */
+            int64_t expect = wd.c;
+            bool known = true;
+            for (int k = 0; k < wd.n; k++) {
+                int s = cg_program_sym(prog, wd.sym[k]);
+                known &= s >= 0 && s < 256 && bound[s];
+                if (known)
+                    expect *= syms[s];
+            }
+            if (!known || expect != n) {
+                snprintf(err, errlen, "argument %%%s is %s, expected %s%s", p->f->arginfo[a].name, g, w,
+                         known ? "" : " (its dimensions do not determine the symbols)");
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static int64_t eval_dim(const cg_cpu *p, dl_dim d, const int64_t *syms)
+{
+    int64_t v = d.c;
+    for (int k = 0; k < d.n; k++)
+        v *= syms[cg_program_sym(p->prog, d.sym[k])];
+    return v;
+}
+
+static cg_tensor concrete(const cg_cpu *p, const dl_value *v, void *data, const int64_t *syms)
+{
+    cg_tensor t = {.type = v->type, .data = data};
+    for (int d = 0; d < t.type.rank; d++)
+        t.type.dim[d] = ir_dim_const(eval_dim(p, v->type.dim[d], syms));
+    return t;
+}
+
+static size_t bytes_of(const cg_tensor *t)
+{
+    size_t n = (size_t)ir_dtype_size(t->type.dtype);
+    for (int d = 0; d < t->type.rank; d++)
+        n *= (size_t)t->type.dim[d].c;
+    return n;
+}
+
+bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
+{
+    int64_t syms[256] = {0};
+    if (p->prog->nsyms > 256) {
+        snprintf(err, errlen, "more than 256 symbolic dimensions");
+        return false;
+    }
+    if (!bind_syms(p, args, syms, err, errlen))
+        return false;
+    const dl_func *f = p->f;
+    cg_program_nbuffers(f);
+    void **bufs = calloc((size_t)p->nbufs + 1, sizeof *bufs);
+    if (!bufs) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    for (int a = 0; a < f->nargs; a++)
+        bufs[a] = args[a].data;
+    bool ok = true;
+    /* Every op result gets its buffer up front (planning memory comes with the -O modes). */
+    for (dl_op *op = f->first; op && ok; op = op->next)
+        for (int r = 0; r < op->nres && ok; r++) {
+            cg_tensor t = concrete(p, &op->res[r], NULL, syms);
+            size_t n = bytes_of(&t);
+            ok = (bufs[op->res[r].id] = calloc(n ? n : 1, 1)) != NULL;
+        }
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    for (int i = 0; ok && i < p->prog->nkernels; i++) {
+        const cg_kernel *k = &p->prog->kernels[i];
+        if (p->fns[i]) {
+            p->fns[i](bufs, syms);
+            continue;
+        }
+        const dl_op *op = k->ops[0];
+        cg_tensor in[256], out[64];
+        if (op->nin > 256 || op->nres > 64) {
+            snprintf(err, errlen, "too many operands");
+            ok = false;
+            break;
+        }
+        for (int a = 0; a < op->nin; a++)
+            in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
+        for (int r = 0; r < op->nres; r++)
+            out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
+        ok = cg_ref_op(op, in, out, err, errlen);
+    }
+    /* Results are copied out before buffer updates land (they take effect after the step). */
+    const dl_op *ret = f->last;
+    for (int i = 0; ok && i < ret->nin; i++) {
+        results[i] = concrete(p, ret->in[i], NULL, syms);
+        size_t n = bytes_of(&results[i]);
+        ok = (results[i].data = malloc(n ? n : 1)) != NULL;
+        if (ok)
+            memcpy(results[i].data, bufs[ret->in[i]->id], n);
+    }
+    for (const dl_op *op = f->first; ok && op; op = op->next)
+        if (op->code == DL_OP_ASSIGN) {
+            cg_tensor t = concrete(p, op->in[1], NULL, syms);
+            memcpy(bufs[op->in[0]->id], bufs[op->in[1]->id], bytes_of(&t));
+        }
+    for (dl_op *op = f->first; op; op = op->next)
+        for (int r = 0; r < op->nres; r++)
+            free(bufs[op->res[r].id]);
+    free(bufs);
+    return ok;
+}
+
+char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t errlen)
+{
+    sup_arena a;
+    sup_arena_init(&a, NULL);
+    cg_program *prog = cg_program_build(f, fuse, &a);
+    cg_jit *j = cg_jit_create(NULL, err, errlen);
+    LLVMModuleRef m;
+    char *text = NULL;
+    if (j && build_module(j, prog, &m, err, errlen)) {
+        text = assembly ? cg_jit_print_asm(j, m, err, errlen) : cg_jit_print_ir(m);
+        LLVMDisposeModule(m);
+    }
+    cg_jit_destroy(j);
+    sup_arena_reset(&a);
+    return text;
+}

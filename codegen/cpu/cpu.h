@@ -1,0 +1,21 @@
+/* The CPU backend: a function planned into kernels (codegen/program.h), the elementwise ones
+ * compiled to native code through LLVM and JIT-loaded, the others run on the reference
+ * implementation until they have kernels of their own; then run on concrete tensors. */
+#ifndef DLC_CODEGEN_CPU_CPU_H
+#define DLC_CODEGEN_CPU_CPU_H
+
+#include "codegen/ref/interp.h"
+#include "ir/ir.h"
+
+typedef struct cg_cpu cg_cpu;
+
+/* Compiles `f` (which must outlive the result); `fuse` is false for -O0. NULL with a message. */
+cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen);
+void    cg_cpu_destroy(cg_cpu *p);
+/* Runs the compiled function, as cg_ref_run does (same arguments, results, assign semantics). */
+bool    cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen);
+
+/* --emit=llvm and --emit=asm: the kernels of `f` as optimized LLVM IR or assembly (malloc'd). */
+char   *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,20 @@
+/* LLVM IR for fused elementwise kernels: one loop nest over the output, broadcasting inputs by
+ * stride 0, every op of the chain computed in registers (f32 for f32/f16/bf16, f64, i64 for
+ * integers, i1 for bools) and rounded to its dtype, one store. */
+#ifndef DLC_CODEGEN_CPU_ELEMENTWISE_H
+#define DLC_CODEGEN_CPU_ELEMENTWISE_H
+
+#include "codegen/cpu/jit.h"
+#include "codegen/program.h"
+
+/* Adds `void k->name(void **bufs, const int64_t *syms)` to m. Buffer ids are value->id. */
+bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
+                             char *err, size_t errlen);
+
+/* The integer helpers elementwise kernels call (Python's floor division and modulo, integer
+ * powers), defined in this process and registered with the JIT by name. */
+int64_t cg_cpu_ifloordiv(int64_t a, int64_t b);
+int64_t cg_cpu_imod(int64_t a, int64_t b);
+int64_t cg_cpu_ipow(int64_t a, int64_t b);
+
+#endif

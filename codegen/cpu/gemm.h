@@ -1,0 +1,51 @@
+/* Single-precision matrix multiply for the CPU backend, built the way BLIS and OpenBLAS are: the
+ * operands are packed into contiguous panels sized for the caches (B: KC x NC, A: MC x KC), and a
+ * register-blocked MR x NR micro-kernel, generated as LLVM IR through the C API and JIT-compiled
+ * once, runs over them. The block loops are split across the runtime's thread pool. */
+#ifndef DLC_CODEGEN_CPU_GEMM_H
+#define DLC_CODEGEN_CPU_GEMM_H
+
+#include "codegen/cpu/jit.h"
+#include "runtime/pool.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The tuning knobs, all fixed when the micro-kernel is compiled, so an autotuner can search them.
+ * The micro-kernel keeps mr * (nr / vec) vector accumulators in registers (32 zmm on AVX-512:
+ * leave room for nr / vec loads of B and one broadcast of A). */
+typedef struct cg_gemm_params {
+    int vec;   /* floats per vector: 16 (AVX-512 zmm), 8 (AVX2 ymm) or 4 */
+    int mr;    /* rows of C per micro-kernel call (broadcasts of A) */
+    int nr;    /* columns of C per micro-kernel call, a multiple of vec */
+    int kc;    /* depth of one packed block: a KC x NR sliver of B should sit in L1 */
+    int mc;    /* rows of one packed A block (MC x KC, per thread, in L2); rounded up to mr */
+    int nc;    /* columns of one packed B block (KC x NC, shared, in L3); rounded up to nr */
+} cg_gemm_params;
+
+typedef struct cg_gemm cg_gemm;
+
+/* Good parameters for the CPU that `j` compiles for (measured on Zen 5: bench/README.md). */
+cg_gemm_params cg_gemm_default_params(cg_jit *j);
+
+/* Compiles the micro-kernel for `p` (NULL: the defaults) into `j`, which must outlive the
+ * result. NULL with a message in err when p is invalid or LLVM fails. The caller owns the result
+ * and frees it with cg_gemm_destroy. */
+cg_gemm *cg_gemm_create(cg_jit *j, const cg_gemm_params *p, char *err, size_t errlen);
+void     cg_gemm_destroy(cg_gemm *g);
+const cg_gemm_params *cg_gemm_get_params(const cg_gemm *g);
+
+/* C = A @ B, row-major: A is M x K (row stride lda), B is K x N (ldb), C is M x N (ldc); C is
+ * overwritten (K == 0 gives zeros). pool may be NULL (the calling thread alone). The packing
+ * buffers live in g and grow on demand, so calls on one g take turns; false only when they
+ * cannot be allocated (C is then untouched). */
+bool cg_gemm_run(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
+
+/* The micro-kernel for `p` as optimized LLVM IR (want_asm false) or as the assembly of j's CPU,
+ * for inspection and FileCheck tests. malloc'd, the caller frees; NULL with a message in err. */
+char *cg_gemm_print_kernel(cg_jit *j, const cg_gemm_params *p, bool want_asm, char *err,
+                           size_t errlen);
+
+#endif

@@ -1,0 +1,113 @@
+/* Planning a function into kernels (see program.h). */
+#include "codegen/program.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cg_program_nbuffers(const dl_func *f)
+{
+    int id = 0;
+    for (int i = 0; i < f->nargs; i++)
+        f->args[i]->id = id++;
+    for (dl_op *op = f->first; op; op = op->next)
+        for (int r = 0; r < op->nres; r++)
+            op->res[r].id = id++;
+    return id;
+}
+
+int cg_program_sym(const cg_program *p, const char *name)
+{
+    for (int i = 0; i < p->nsyms; i++)
+        if (p->syms[i] == name)
+            return i;
+    return -1;
+}
+
+static void add_syms(cg_program *p, const dl_type *t, sup_arena *a)
+{
+    for (int d = 0; d < t->rank; d++)
+        for (int k = 0; k < t->dim[d].n; k++)
+            if (cg_program_sym(p, t->dim[d].sym[k]) < 0) {
+                p->syms = sup_arena_grow(a, p->syms, sizeof *p->syms * (size_t)p->nsyms,
+                                         sizeof *p->syms * (size_t)(p->nsyms + 1));
+                p->syms[p->nsyms++] = t->dim[d].sym[k];
+            }
+}
+
+static bool fusible(const dl_op *op)
+{
+    return (ir_op_info(op->code)->props & P_ELEM) && op->nres == 1;
+}
+
+/* Whether `op` can join the chain ending in `last`: it uses last's result, which nothing else
+ * uses, and computes the same shape. */
+static bool extends(const dl_op *last, const dl_op *op)
+{
+    if (!last || !fusible(op) || last->res[0].nuses != 1)
+        return false;
+    bool uses = false;
+    for (int i = 0; i < op->nin; i++)
+        uses |= op->in[i] == &last->res[0];
+    return uses && ir_type_eq(&last->res[0].type, &op->res[0].type) &&
+           last->res[0].type.rank == op->res[0].type.rank;
+}
+
+cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
+{
+    cg_program *p = SUP_NEW(a, cg_program);
+    p->f = f;
+    cg_program_nbuffers(f);
+    for (int i = 0; i < f->nargs; i++)
+        add_syms(p, &f->args[i]->type, a);
+    int cap = 0;
+    for (dl_op *op = f->first; op; op = op->next) {
+        for (int r = 0; r < op->nres; r++)
+            add_syms(p, &op->res[r].type, a);
+        if (op->code == DL_OP_RETURN || op->code == DL_OP_ASSIGN)
+            continue;
+        cg_kernel *last = p->nkernels ? &p->kernels[p->nkernels - 1] : NULL;
+        /* Chains stay under 30 ops, so their distinct inputs (at most 2 new per op, 3 for the
+         * first) fit the 64 slots below. */
+        if (fuse && last && last->kind == CG_K_ELEMENTWISE && last->nops < 30 &&
+            extends(last->ops[last->nops - 1], op)) {
+            last->ops = sup_arena_grow(a, last->ops, sizeof *last->ops * (size_t)last->nops,
+                                       sizeof *last->ops * (size_t)(last->nops + 1));
+            last->ops[last->nops++] = op;
+            continue;
+        }
+        if (p->nkernels == cap) {
+            int ncap = cap ? cap * 2 : 16;
+            p->kernels = sup_arena_grow(a, p->kernels, sizeof *p->kernels * (size_t)cap,
+                                        sizeof *p->kernels * (size_t)ncap);
+            cap = ncap;
+        }
+        cg_kernel *k = &p->kernels[p->nkernels++];
+        *k = (cg_kernel){.kind = fusible(op) ? CG_K_ELEMENTWISE : CG_K_REF, .nops = 1};
+        k->ops = SUP_NEWN(a, dl_op *, 1);
+        k->ops[0] = op;
+    }
+    /* Inputs and names, now that the groups are final. */
+    for (int i = 0; i < p->nkernels; i++) {
+        cg_kernel *k = &p->kernels[i];
+        k->in = SUP_NEWN(a, const dl_value *, 64);
+        char name[256];
+        int n = snprintf(name, sizeof name, "k%d", i);
+        for (int o = 0; o < k->nops; o++) {
+            const dl_op *op = k->ops[o];
+            if ((size_t)n < sizeof name - 40)
+                n += snprintf(name + n, sizeof name - (size_t)n, "_%s", ir_op_info(op->code)->name);
+            for (int j = 0; j < op->nin; j++) {
+                const dl_value *v = op->in[j];
+                bool inside = false, seen = false;
+                for (int q = 0; q < o; q++)
+                    inside |= v == &k->ops[q]->res[0];
+                for (int q = 0; q < k->nin; q++)
+                    seen |= k->in[q] == v;
+                if (!inside && !seen && k->nin < 64)
+                    k->in[k->nin++] = v;
+            }
+        }
+        k->name = sup_arena_strndup(a, name, strlen(name));
+    }
+    return p;
+}

@@ -1,0 +1,41 @@
+/* How a compiled function is described, for every backend (CPU now, CUDA and the AOT library
+ * later): each IR value lives in a buffer (the function's arguments first, then one per op
+ * result); kernels run in order, each a fused group of ops reading and writing buffers.
+ * Dimensions may be symbolic: the symbols are bound from the arguments' shapes at each call and
+ * passed to the kernels as an array of int64, in the order of `syms`. */
+#ifndef DLC_CODEGEN_PROGRAM_H
+#define DLC_CODEGEN_PROGRAM_H
+
+#include "ir/ir.h"
+
+typedef enum {
+    CG_K_ELEMENTWISE,   /* a chain of elementwise ops, fused: one loop nest, one store */
+    CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
+} cg_kernel_kind;
+
+typedef struct cg_kernel {
+    cg_kernel_kind kind;
+    const char    *name;       /* k3_add_relu: index and ops, for readable generated code */
+    int            nops;
+    dl_op        **ops;        /* in order; the last one's results are the kernel's outputs */
+    int            nin;
+    const dl_value **in;       /* values read from buffers (fused intermediates are not) */
+} cg_kernel;
+
+typedef struct cg_program {
+    const dl_func *f;
+    int            nsyms;
+    const char   **syms;       /* interned symbol names */
+    int            nkernels;
+    cg_kernel     *kernels;
+} cg_program;
+
+/* Plans `f`: with `fuse`, chains of elementwise ops whose intermediates have one use and the
+ * final shape become one kernel; without it (-O0), one kernel per op. Buffers are numbered
+ * through value->id: arguments 0..nargs-1, then op results in order (cg_program_nbuffers). */
+cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *arena);
+int         cg_program_nbuffers(const dl_func *f);
+/* The symbol index of `name` in p->syms, or -1. */
+int         cg_program_sym(const cg_program *p, const char *name);
+
+#endif
