@@ -34,6 +34,25 @@ static void add_syms(cg_program *p, const dl_type *t, sup_arena *a)
             }
 }
 
+/* A matmul a native kernel takes: f32, the left operand of rank >= 2 (its leading dimensions
+ * fold into the rows) with a matrix on the right, or equal batch dimensions on both sides. */
+static bool native_matmul(const dl_op *op)
+{
+    if (op->code != DL_OP_MATMUL)
+        return false;
+    const dl_type *a = &op->in[0]->type, *b = &op->in[1]->type;
+    if (a->dtype != DL_F32 || a->rank < 2 || b->rank < 2)
+        return false;
+    if (b->rank == 2)
+        return true;
+    if (a->rank != b->rank)
+        return false;
+    for (int d = 0; d + 2 < a->rank; d++)
+        if (!ir_dim_eq(a->dim[d], b->dim[d]))
+            return false;
+    return true;
+}
+
 static bool fusible(const dl_op *op)
 {
     return (ir_op_info(op->code)->props & P_ELEM) && op->nres == 1;
@@ -82,7 +101,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
             cap = ncap;
         }
         cg_kernel *k = &p->kernels[p->nkernels++];
-        *k = (cg_kernel){.kind = fusible(op) ? CG_K_ELEMENTWISE : CG_K_REF, .nops = 1};
+        *k = (cg_kernel){.kind = fusible(op) ? CG_K_ELEMENTWISE : native_matmul(op) ? CG_K_MATMUL : CG_K_REF,
+                         .nops = 1};
         k->ops = SUP_NEWN(a, dl_op *, 1);
         k->ops[0] = op;
     }

@@ -10,6 +10,7 @@
 
 typedef enum {
     CG_K_ELEMENTWISE,   /* a chain of elementwise ops, fused: one loop nest, one store */
+    CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches */
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;
 

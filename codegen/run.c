@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* npy descriptors and safetensors dtypes of the IR dtypes (bf16 has no npy descriptor: results
  * of that dtype are written as f32). */
@@ -248,7 +249,18 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
         ok = cg_ref_run(f, args, res, err, sizeof err);
     else if (ok) {
         cg_cpu *p = cg_cpu_compile(f, o->fuse, err, sizeof err);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         ok = p && cg_cpu_run(p, args, res, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (p && o->time) {
+            double s;
+            int ne, nm, nr;
+            cg_cpu_stats(p, &s, &ne, &nm, &nr);
+            fprintf(stderr, "dlc: cpu codegen %8.3f ms (%d elementwise, %d matmul, %d reference kernels)\n"
+                    "dlc: run         %8.3f ms\n", 1e3 * s, ne, nm, nr,
+                    1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
+        }
         cg_cpu_destroy(p);
     }
     if (args && res && !ok && err[0])

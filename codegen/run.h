@@ -23,6 +23,7 @@ typedef struct cg_run_opts {
     uint64_t            seed;
     bool                reference; /* run on the reference interpreter instead of the CPU backend */
     bool                fuse;      /* CPU backend: fuse elementwise chains (false for -O0) */
+    bool                time;      /* print compile and run times on stderr (--time-passes) */
 } cg_run_opts;
 
 /* Runs `f` (an entry lowered by the frontend) on the CPU backend or the reference interpreter.

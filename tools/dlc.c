@@ -159,7 +159,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
-                              strcmp(mode, "0") != 0};
+                              strcmp(mode, "0") != 0, time_passes};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);

@@ -4,13 +4,16 @@
 #include "codegen/cpu/cpu.h"
 
 #include "codegen/cpu/elementwise.h"
+#include "codegen/cpu/gemm.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
+#include "runtime/pool.h"
 #include "support/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef void (*kernel_fn)(void **bufs, const int64_t *syms);
 
@@ -21,6 +24,9 @@ struct cg_cpu {
     cg_jit        *jit;
     kernel_fn     *fns;          /* per kernel; NULL for reference kernels */
     int            nbufs;
+    double         seconds;      /* compile time */
+    cg_gemm       *gemm;         /* matrix products, compiled once */
+    rt_pool       *pool;         /* the threads kernels split their work across */
 };
 
 /* Builds the module of `prog`'s native kernels into *out. */
@@ -48,8 +54,26 @@ static bool define_helpers(cg_jit *j, char *err, size_t errlen)
            cg_jit_define(j, "cg_cpu_ipow", (void *)cg_cpu_ipow, err, errlen);
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reference)
+{
+    *seconds = p->seconds;
+    *elementwise = *matmul = *reference = 0;
+    for (int i = 0; i < p->prog->nkernels; i++) {
+        cg_kernel_kind k = p->prog->kernels[i].kind;
+        ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL ? matmul : reference);
+    }
+}
+
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
 {
+    double t0 = now();
     cg_cpu *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -62,7 +86,8 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     p->jit = cg_jit_create(NULL, err, errlen);
     LLVMModuleRef m;
     if (!p->jit || !define_helpers(p->jit, err, errlen) || !build_module(p->jit, p->prog, &m, err, errlen) ||
-        !cg_jit_add(p->jit, m, err, errlen)) {
+        !cg_jit_add(p->jit, m, err, errlen) || !(p->gemm = cg_gemm_create(p->jit, NULL, err, errlen)) ||
+        !(p->pool = rt_pool_create(0, err, errlen))) {
         cg_cpu_destroy(p);
         return NULL;
     }
@@ -73,6 +98,7 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
             cg_cpu_destroy(p);
             return NULL;
         }
+    p->seconds = now() - t0;
     return p;
 }
 
@@ -80,6 +106,8 @@ void cg_cpu_destroy(cg_cpu *p)
 {
     if (!p)
         return;
+    cg_gemm_destroy(p->gemm);
+    rt_pool_destroy(p->pool);
     cg_jit_destroy(p->jit);
     free(p->fns);
     sup_arena_reset(&p->arena);
@@ -155,6 +183,25 @@ static size_t bytes_of(const cg_tensor *t)
     return n;
 }
 
+/* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. */
+static bool run_matmul(cg_cpu *p, const dl_op *op, void **bufs, const int64_t *syms)
+{
+    const dl_type *at = &op->in[0]->type, *bt = &op->in[1]->type;
+    int ra = at->rank, rb = bt->rank;
+    int64_t M = eval_dim(p, at->dim[ra - 2], syms), K = eval_dim(p, at->dim[ra - 1], syms);
+    int64_t N = eval_dim(p, bt->dim[rb - 1], syms), batch = 1;
+    for (int d = 0; d + 2 < ra; d++)
+        batch *= eval_dim(p, at->dim[d], syms);
+    const float *A = bufs[op->in[0]->id], *B = bufs[op->in[1]->id];
+    float *C = bufs[op->res[0].id];
+    if (rb == 2)
+        return cg_gemm_run(p->gemm, p->pool, batch * M, N, K, A, K, B, N, C, N);
+    for (int64_t i = 0; i < batch; i++)
+        if (!cg_gemm_run(p->gemm, p->pool, M, N, K, A + i * M * K, K, B + i * K * N, N, C + i * M * N, N))
+            return false;
+    return true;
+}
+
 bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
 {
     int64_t syms[256] = {0};
@@ -187,6 +234,12 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
         const cg_kernel *k = &p->prog->kernels[i];
         if (p->fns[i]) {
             p->fns[i](bufs, syms);
+            continue;
+        }
+        if (k->kind == CG_K_MATMUL) {
+            ok = run_matmul(p, k->ops[0], bufs, syms);
+            if (!ok)
+                snprintf(err, errlen, "out of memory in a matrix product");
             continue;
         }
         const dl_op *op = k->ops[0];
