@@ -11,6 +11,8 @@
 typedef enum {
     CG_K_ELEMENTWISE,   /* a chain of elementwise ops, fused: one loop nest, one store */
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches */
+    CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
+    CG_K_CONV,          /* an f32 conv2d, conv_transpose2d or 2-D pooling (codegen/cpu/conv.c) */
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;
 
@@ -36,6 +38,9 @@ typedef struct cg_program {
  * through value->id: arguments 0..nargs-1, then op results in order (cg_program_nbuffers). */
 cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *arena);
 int         cg_program_nbuffers(const dl_func *f);
+/* The dimensions [*first, *end) of op's input that a reduction, softmax or layer_norm runs over,
+ * when they are one contiguous run (false otherwise, or for other ops). */
+bool        cg_program_reduce_run(const dl_op *op, int *first, int *end);
 /* The symbol index of `name` in p->syms, or -1. */
 int         cg_program_sym(const cg_program *p, const char *name);
 

@@ -3,8 +3,10 @@
  * kernel in order. */
 #include "codegen/cpu/cpu.h"
 
+#include "codegen/cpu/conv.h"
 #include "codegen/cpu/elementwise.h"
 #include "codegen/cpu/gemm.h"
+#include "codegen/cpu/reduce.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
 #include "runtime/pool.h"
@@ -34,8 +36,10 @@ static bool build_module(cg_jit *j, const cg_program *prog, LLVMModuleRef *out, 
 {
     LLVMModuleRef m = cg_jit_module(j, prog->f->name);
     for (int i = 0; i < prog->nkernels; i++)
-        if (prog->kernels[i].kind == CG_K_ELEMENTWISE &&
-            !cg_cpu_emit_elementwise(j, m, prog, &prog->kernels[i], err, errlen)) {
+        if ((prog->kernels[i].kind == CG_K_ELEMENTWISE &&
+             !cg_cpu_emit_elementwise(j, m, prog, &prog->kernels[i], err, errlen)) ||
+            (prog->kernels[i].kind == CG_K_REDUCE &&
+             !cg_cpu_emit_reduce(j, m, prog, &prog->kernels[i], err, errlen))) {
             LLVMDisposeModule(m);
             return false;
         }
@@ -61,14 +65,27 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reference)
+void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reduce,
+                  int *reference)
 {
     *seconds = p->seconds;
-    *elementwise = *matmul = *reference = 0;
+    *elementwise = *matmul = *reduce = *reference = 0;
     for (int i = 0; i < p->prog->nkernels; i++) {
         cg_kernel_kind k = p->prog->kernels[i].kind;
-        ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL ? matmul : reference);
+        ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV ? matmul :
+               k == CG_K_REDUCE ? reduce : reference);
     }
+}
+
+/* The gemm kernel and the thread pool, for plans with matrix products or convolutions only:
+ * compiling the micro-kernel and starting threads are not free. */
+static bool make_gemm(cg_cpu *p, char *err, size_t errlen)
+{
+    bool needed = false;
+    for (int i = 0; i < p->prog->nkernels; i++)
+        needed |= p->prog->kernels[i].kind == CG_K_MATMUL || p->prog->kernels[i].kind == CG_K_CONV;
+    return !needed || ((p->gemm = cg_gemm_create(p->jit, NULL, err, errlen)) &&
+                       (p->pool = rt_pool_create(0, err, errlen)));
 }
 
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
@@ -86,14 +103,13 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     p->jit = cg_jit_create(NULL, err, errlen);
     LLVMModuleRef m;
     if (!p->jit || !define_helpers(p->jit, err, errlen) || !build_module(p->jit, p->prog, &m, err, errlen) ||
-        !cg_jit_add(p->jit, m, err, errlen) || !(p->gemm = cg_gemm_create(p->jit, NULL, err, errlen)) ||
-        !(p->pool = rt_pool_create(0, err, errlen))) {
+        !cg_jit_add(p->jit, m, err, errlen) || !make_gemm(p, err, errlen)) {
         cg_cpu_destroy(p);
         return NULL;
     }
     p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
     for (int i = 0; p->fns && i < p->prog->nkernels; i++)
-        if (p->prog->kernels[i].kind == CG_K_ELEMENTWISE &&
+        if ((p->prog->kernels[i].kind == CG_K_ELEMENTWISE || p->prog->kernels[i].kind == CG_K_REDUCE) &&
             !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
             cg_cpu_destroy(p);
             return NULL;
@@ -240,6 +256,15 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
             ok = run_matmul(p, k->ops[0], bufs, syms);
             if (!ok)
                 snprintf(err, errlen, "out of memory in a matrix product");
+            continue;
+        }
+        if (k->kind == CG_K_CONV) {
+            const dl_op *op = k->ops[0];
+            cg_tensor in[3], out;
+            for (int a = 0; a < op->nin && a < 3; a++)
+                in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
+            out = concrete(p, &op->res[0], bufs[op->res[0].id], syms);
+            ok = cg_conv_run(p->gemm, p->pool, op, in, &out, err, errlen);
             continue;
         }
         const dl_op *op = k->ops[0];

@@ -12,8 +12,10 @@ typedef struct cg_cpu cg_cpu;
 /* Compiles `f` (which must outlive the result); `fuse` is false for -O0. NULL with a message. */
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen);
 void    cg_cpu_destroy(cg_cpu *p);
-/* What compiling took and made: seconds, and kernels native (elementwise, matmul) and not. */
-void    cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reference);
+/* What compiling took and made: seconds, and kernels native (elementwise, matmul or convolution,
+ * reduce) and not. */
+void    cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reduce,
+                     int *reference);
 /* Runs the compiled function, as cg_ref_run does (same arguments, results, assign semantics). */
 bool    cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen);
 

@@ -58,51 +58,64 @@ static cg_tensor copy(const cg_tensor *t)
     return c;
 }
 
-/* Runs f on args with the reference and with the CPU backend (fused or not); compares results
- * and the arguments afterwards (buffer updates). */
-static bool check_backend(const dl_func *f, const cg_tensor *args, const char *what)
+enum { MAX_SETS = 4 };
+
+/* One run of f on a copy of args: results in res, the arguments afterwards in after. */
+static bool run_one(const dl_func *f, cg_cpu *p, const cg_tensor *args, cg_tensor *after,
+                    cg_tensor *res, char *err, size_t errlen)
+{
+    for (int i = 0; i < f->nargs; i++)
+        after[i] = copy(&args[i]);
+    memset(res, 0, sizeof *res * (size_t)f->nresults);
+    bool ok = p ? cg_cpu_run(p, after, res, err, errlen) : cg_ref_run(f, after, res, err, errlen);
+    if (!ok)
+        for (int i = 0; i < f->nargs; i++)
+            free(after[i].data);
+    return ok;
+}
+
+static void free_all(cg_tensor *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(t[i].data);
+}
+
+/* Runs f on each argument set with the reference and with the CPU backend, compiled once
+ * unfused (-O0) and once fused; compares the results and the arguments afterwards (buffer
+ * updates). A set the reference refuses (a division by zero, an index out of range) is skipped. */
+static bool check_backend(const dl_func *f, int nsets, cg_tensor (*sets)[16], const char *const *what)
 {
     int na = f->nargs, nr = f->nresults;
-    cg_tensor ra[16], ca[16], rr[16], cr[16];
     char err[512];
     bool ok = true;
-    for (int i = 0; i < na; i++)
-        ra[i] = copy(&args[i]);
-    if (!cg_ref_run(f, ra, rr, err, sizeof err)) {
-        /* The reference refuses it (a division by zero, an index out of range): nothing to compare. */
-        for (int i = 0; i < na; i++)
-            free(ra[i].data);
-        return true;
-    }
     for (int fuse = 0; fuse < 2 && ok; fuse++) {
-        char label[700];
-        snprintf(label, sizeof label, "%s (%s)", what, fuse ? "fused" : "-O0");
         cg_cpu *p = cg_cpu_compile(f, fuse, err, sizeof err);
         if (!p) {
-            fprintf(stderr, "%s: compile: %s\n", label, err);
-            ok = false;
-            break;
+            fprintf(stderr, "%s: compile: %s\n", what[0], err);
+            return false;
         }
-        for (int i = 0; i < na; i++)
-            ca[i] = copy(&args[i]);
-        if (!cg_cpu_run(p, ca, cr, err, sizeof err)) {
-            fprintf(stderr, "%s: run: %s\n", label, err);
-            ok = false;
+        for (int s = 0; s < nsets && ok; s++) {
+            char label[700];
+            snprintf(label, sizeof label, "%s (%s)", what[s], fuse ? "fused" : "-O0");
+            cg_tensor ra[16], rr[16], ca[16], cr[16];
+            if (!run_one(f, NULL, sets[s], ra, rr, err, sizeof err))
+                continue;
+            if (!run_one(f, p, sets[s], ca, cr, err, sizeof err)) {
+                fprintf(stderr, "%s: run: %s\n", label, err);
+                ok = false;
+            } else {
+                for (int i = 0; ok && i < nr; i++)
+                    ok = same(&cr[i], &rr[i], label);
+                for (int i = 0; ok && i < na; i++)
+                    ok = same(&ca[i], &ra[i], label);
+                free_all(cr, nr);
+                free_all(ca, na);
+            }
+            free_all(rr, nr);
+            free_all(ra, na);
         }
-        for (int i = 0; ok && i < nr; i++)
-            ok = same(&cr[i], &rr[i], label);
-        for (int i = 0; ok && i < na; i++)
-            ok = same(&ca[i], &ra[i], label);
-        for (int i = 0; i < nr && ok; i++)
-            free(cr[i].data);
-        for (int i = 0; i < na; i++)
-            free(ca[i].data);
         cg_cpu_destroy(p);
     }
-    for (int i = 0; i < nr; i++)
-        free(rr[i].data);
-    for (int i = 0; i < na; i++)
-        free(ra[i].data);
     return ok;
 }
 
@@ -153,7 +166,8 @@ static int run_goldens(void)
                 for (int d = 0; ok && d < h.rank; d++)
                     args[a].type.dim[d] = ir_dim_const(h.shape[d]);
             }
-            CHECK(ok && check_backend(f, args, what));
+            const char *whats[1] = {what};
+            CHECK(ok && check_backend(f, 1, (cg_tensor(*)[16])args, whats));
             for (int a = 0; ok && a < f->nargs; a++)
                 free(args[a].data);
             ir_module_destroy(m);
@@ -187,7 +201,67 @@ static const char *chains =
     "  %4 = add %3, %y\n  %5 = cast %4 {dtype=bf16}\n  return %5, %4\n}\n"
     "func @mixed(%x: f32[N, 8], %w: f32[8, 3]) -> (f32[N, 3]) {\n"
     "  %0 = matmul %x, %w\n  %1 = neg %0\n  %2 = exp %1\n  %3 = sum %2 {dim=[1], keepdim=true}\n"
-    "  %4 = div %2, %3\n  %5 = log %4\n  return %5\n}\n";
+    "  %4 = div %2, %3\n  %5 = log %4\n  return %5\n}\n"
+    /* Convolutions: strided, padded, dilated, grouped, with and without bias, 1x1 (read in
+     * place, or through im2col when strided), transposed; then fused and pooled. */
+    "func @conv(%x: f32[N, 4, 11, 9], %w: f32[6, 2, 3, 3], %b: f32[6], %w1: f32[3, 4, 1, 1],\n"
+    "           %wt: f32[4, 3, 3, 2], %bt: f32[6], %w4: f32[5, 4, 5, 3])\n"
+    "    -> (f32[N, 6, 5, 4], f32[N, 6, 5, 4], f32[N, 3, 11, 9], f32[N, 3, 6, 9], f32[N, 6, 22, 18],\n"
+    "        f32[N, 5, 11, 9], f32[N, 6, 3, 2]) {\n"
+    "  %0 = conv2d %x, %w, %b {stride=[2], padding=[1], dilation=[2], groups=2}\n"
+    "  %1 = conv2d %x, %w {stride=[2], padding=[1], dilation=[2], groups=2}\n"
+    "  %2 = conv2d %x, %w1\n  %3 = conv2d %x, %w1 {stride=[2, 1]}\n"
+    "  %4 = conv_transpose2d %x, %wt, %bt {stride=[2], padding=[1], output_padding=[1], dilation=[1, 2], groups=2}\n"
+    "  %5 = conv2d %x, %w4 {padding=[2, 1]}\n  %6 = relu %0\n"
+    "  %7 = max_pool2d %6 {kernel_size=[2], ceil_mode=true}\n  return %0, %1, %2, %3, %4, %5, %7\n}\n"
+    /* Pooling: ceil_mode with padding, dilation, count_include_pad false, uneven adaptive
+     * windows, NaN (log of the negative inputs) in max pooling. */
+    "func @pool(%x: f32[N, 3, 9, 10])\n"
+    "    -> (f32[N, 3, 5, 6], f32[N, 3, 7, 4], f32[N, 3, 5, 6], f32[N, 3, 5, 4], f32[N, 3, 4, 7],\n"
+    "        f32[N, 3, 5, 3], f32[N, 3, 4, 5]) {\n"
+    "  %0 = max_pool2d %x {kernel_size=[3], stride=[2], padding=[1], ceil_mode=true}\n"
+    "  %1 = max_pool2d %x {kernel_size=[2, 3], stride=[1, 2], dilation=[2, 1]}\n"
+    "  %2 = avg_pool2d %x {kernel_size=[3], stride=[2], padding=[1], ceil_mode=true, count_include_pad=false}\n"
+    "  %3 = avg_pool2d %x {kernel_size=[2, 3], padding=[1, 1]}\n"
+    "  %4 = adaptive_avg_pool2d %x {output_size=[4, 7]}\n  %5 = adaptive_avg_pool2d %x {output_size=[5, 3]}\n"
+    "  %6 = log %x\n  %7 = max_pool2d %6 {kernel_size=[2]}\n  return %0, %1, %2, %3, %4, %5, %7\n}\n"
+    /* Native reductions (codegen/cpu/reduce.c): rows with and without keepdim, a middle
+     * dimension (inner blocks of 256 and a remainder), ties, NaN, narrow and wide dtypes. */
+    "func @row_reduce(%x: f32[N, 37]) -> (f32[N, 1], f32[N], f32[N, 1], f32[N], f32[N], f32[N], f32[N], f32[N]) {\n"
+    "  %0 = sum %x {dim=[1], keepdim=true}\n  %1 = mean %x {dim=[1]}\n  %2 = max %x {dim=[-1], keepdim=true}\n"
+    "  %3 = min %x {dim=[1]}\n  %4 = logsumexp %x {dim=[1]}\n  %5 = std %x {dim=[1]}\n"
+    "  %6 = var %x {dim=[1], correction=0}\n  %7 = prod %x {dim=[1]}\n  return %0, %1, %2, %3, %4, %5, %6, %7\n}\n"
+    "func @middle(%x: f32[N, 5, 300]) -> (f32[N, 300], f32[N, 1, 300], f32[N, 300], i64[N, 300], f32[N], f32[300], f32) {\n"
+    "  %0 = sum %x {dim=[1]}\n  %1 = max %x {dim=[1], keepdim=true}\n  %2 = var %x {dim=[1]}\n"
+    "  %3 = argmin %x {dim=1}\n  %4 = mean %x {dim=[1, 2]}\n  %5 = logsumexp %x {dim=[0, 1]}\n  %6 = sum %x\n"
+    "  return %0, %1, %2, %3, %4, %5, %6\n}\n"
+    "func @ties(%x: f32[N, 9]) -> (i64[N], i64[N, 1], i64[9], i64, f32[9]) {\n"
+    "  %0 = round %x\n  %1 = argmax %0 {dim=1}\n  %2 = argmin %0 {dim=-1, keepdim=true}\n"
+    "  %3 = argmax %0 {dim=0}\n  %4 = argmax %0\n  %5 = min %0 {dim=[0]}\n  return %1, %2, %3, %4, %5\n}\n"
+    "func @nans(%x: f32[N, 6]) -> (f32[N], i64[N], i64[N], f32[N], f32[N, 6], f32[N, 6], f32[N]) {\n"
+    "  %0 = sqrt %x\n  %1 = max %0 {dim=[1]}\n  %2 = argmax %0 {dim=1}\n  %3 = argmin %0 {dim=1}\n"
+    "  %4 = logsumexp %0 {dim=[1]}\n  %5 = softmax %0 {dim=0}\n  %6 = log_softmax %0\n  %7 = min %0 {dim=[1]}\n"
+    "  return %1, %2, %3, %4, %5, %6, %7\n}\n"
+    "func @softmaxes(%x: f32[N, 4, 10]) -> (f32[N, 4, 10], f32[N, 4, 10], f32[N, 4, 10], f32[N, 4, 10]) {\n"
+    "  %0 = softmax %x {dim=0}\n  %1 = softmax %x {dim=-1}\n  %2 = log_softmax %x {dim=1}\n"
+    "  %3 = log_softmax %x {dim=2}\n  return %0, %1, %2, %3\n}\n"
+    "func @norms(%x: f32[N, 3, 16], %w: f32[16], %b: f32[16], %w2: f32[3, 16]) -> (f32[N, 3, 16], f32[N, 3, 16], f32[N, 3, 16]) {\n"
+    "  %0 = layer_norm %x, %w, %b {normalized_shape=[16], eps=0.001}\n  %1 = layer_norm %x {normalized_shape=[16]}\n"
+    "  %2 = layer_norm %x, %w2 {normalized_shape=[3, 16]}\n  return %0, %1, %2\n}\n"
+    "func @narrow_reduce(%x: f16[N, 12], %y: bf16[N, 3, 8], %w: bf16[8]) -> (f16[N], f16[N, 12], i64[N], bf16[N, 8], bf16[N, 3, 8], bf16[N, 3], f16[12]) {\n"
+    "  %0 = sum %x {dim=[1]}\n  %1 = softmax %x\n  %2 = argmax %x {dim=1}\n  %3 = mean %y {dim=[1]}\n"
+    "  %4 = layer_norm %y, %w {normalized_shape=[8]}\n  %5 = max %y {dim=[2]}\n  %6 = std %x {dim=[0]}\n"
+    "  return %0, %1, %2, %3, %4, %5, %6\n}\n"
+    "func @wide(%x: f64[N, 50]) -> (f64[N], f64[N], f64[N, 50], f64[50]) {\n"
+    "  %0 = sum %x {dim=[1]}\n  %1 = std %x {dim=[1]}\n  %2 = log_softmax %x {dim=0}\n  %3 = prod %x {dim=[0]}\n"
+    "  return %0, %1, %2, %3\n}\n"
+    "func @large(%x: f32[N, 3000], %w: f32[3000]) -> (f32[N], f32[N], f32[N], f32[N, 3000], f32[N, 3000], f32[N], f32[3000]) {\n"
+    "  %0 = sum %x {dim=[1]}\n  %1 = mean %x {dim=[1]}\n  %2 = var %x {dim=[1]}\n  %3 = softmax %x\n"
+    "  %4 = layer_norm %x, %w, %w {normalized_shape=[3000]}\n  %5 = logsumexp %x {dim=[1]}\n  %6 = sum %x {dim=[0]}\n"
+    "  return %0, %1, %2, %3, %4, %5, %6\n}\n"
+    "func @int_reduce(%a: i32[N, 6], %b: i64[N, 4, 3]) -> (i64[N], i32[N, 1], i64[6], i64, i64[N, 3], i64[N], i64[N, 3]) {\n"
+    "  %0 = sum %a {dim=[1]}\n  %1 = max %a {dim=[1], keepdim=true}\n  %2 = prod %a {dim=[0]}\n  %3 = argmin %a\n"
+    "  %4 = min %b {dim=[1]}\n  %5 = sum %b {dim=[1, 2]}\n  %6 = argmax %b {dim=1}\n  return %0, %1, %2, %3, %4, %5, %6\n}\n";
 
 static uint64_t rng = 88172645463325252ull;
 static double rnd(void)
@@ -201,31 +275,36 @@ static int run_chains(void)
     dl_module *m = parse("chains.dlir", chains, strlen(chains));
     CHECK(m != NULL);
     int n = 0;
-    static const int64_t sizes[] = {1, 3, 17, 64};
-    for (dl_func *f = m ? m->first : NULL; f; f = f->next)
-        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-            cg_tensor args[8];
+    static const int64_t sizes[MAX_SETS] = {1, 3, 17, 64};
+    for (dl_func *f = m ? m->first : NULL; f; f = f->next) {
+        CHECK(f->nargs <= 16 && f->nresults <= 16);
+        cg_tensor sets[MAX_SETS][16];
+        char names[MAX_SETS][128];
+        const char *whats[MAX_SETS];
+        for (int s = 0; s < MAX_SETS; s++) {
             for (int a = 0; a < f->nargs; a++) {
-                args[a].type = f->args[a]->type;
-                for (int d = 0; d < args[a].type.rank; d++)
-                    if (args[a].type.dim[d].n)
-                        args[a].type.dim[d] = ir_dim_const(sizes[s]);
-                int64_t cnt = numel(&args[a]);
-                args[a].data = calloc((size_t)(cnt ? cnt : 1), (size_t)ir_dtype_size(args[a].type.dtype));
+                cg_tensor *t = &sets[s][a];
+                t->type = f->args[a]->type;
+                for (int d = 0; d < t->type.rank; d++)
+                    if (t->type.dim[d].n)
+                        t->type.dim[d] = ir_dim_const(sizes[s]);
+                int64_t cnt = numel(t);
+                t->data = calloc((size_t)(cnt ? cnt : 1), (size_t)ir_dtype_size(t->type.dtype));
                 for (int64_t i = 0; i < cnt; i++) {
-                    double v = ir_dtype_is_float(args[a].type.dtype) ? rnd() * 4 - 1.5 : (double)(int)(rnd() * 19) - 9;
-                    if (!ir_dtype_is_float(args[a].type.dtype) && v == 0)
+                    double v = ir_dtype_is_float(t->type.dtype) ? rnd() * 4 - 1.5 : (double)(int)(rnd() * 19) - 9;
+                    if (!ir_dtype_is_float(t->type.dtype) && v == 0)
                         v = 3;     /* keep integer divisors non-zero */
-                    cg_tensor_set(&args[a], i, v);
+                    cg_tensor_set(t, i, v);
                 }
             }
-            char what[128];
-            snprintf(what, sizeof what, "@%s with N=%lld", f->name, (long long)sizes[s]);
-            CHECK(check_backend(f, args, what));
-            for (int a = 0; a < f->nargs; a++)
-                free(args[a].data);
-            n++;
+            snprintf(names[s], sizeof names[s], "@%s with N=%lld", f->name, (long long)sizes[s]);
+            whats[s] = names[s];
         }
+        CHECK(check_backend(f, MAX_SETS, sets, whats));
+        for (int s = 0; s < MAX_SETS; s++)
+            free_all(sets[s], f->nargs);
+        n += MAX_SETS;
+    }
     ir_module_destroy(m);
     return n;
 }
