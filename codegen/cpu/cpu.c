@@ -314,6 +314,31 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
         LLVMDisposeModule(m);
     }
     cg_jit_destroy(j);
+    /* A header naming each kernel and the IR ops it came from (%N as --emit=ir numbers them). */
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = text ? open_memstream(&out, &len) : NULL;
+    if (mem) {
+        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "reference"};
+        int id = 0;
+        for (dl_op *op = f->first; op; op = op->next)
+            for (int r = 0; r < op->nres; r++)
+                op->res[r].id = id++;
+        for (int i = 0; i < prog->nkernels; i++) {
+            const cg_kernel *k = &prog->kernels[i];
+            int kind = k->kind == CG_K_ELEMENTWISE ? 0 : k->kind == CG_K_MATMUL ? 1 :
+                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : 4;
+            fprintf(mem, "; %s (%s):", k->name, kinds[kind]);
+            for (int o = 0; o < k->nops; o++)
+                fprintf(mem, " %%%d = %s%s", k->ops[o]->nres ? k->ops[o]->res[0].id : -1,
+                        ir_op_info(k->ops[o]->code)->name, o + 1 < k->nops ? "," : "");
+            fputc('\n', mem);
+        }
+        fputs(text, mem);
+        fclose(mem);
+        free(text);
+        text = out;
+    }
     sup_arena_reset(&a);
     return text;
 }
