@@ -128,6 +128,12 @@ static bool native_conv(const dl_op *op)
     return op->res[0].type.dtype == DL_F32;
 }
 
+bool cg_program_is_view(const dl_op *op)
+{
+    return op->code == DL_OP_RESHAPE || op->code == DL_OP_FLATTEN || op->code == DL_OP_SQUEEZE ||
+           op->code == DL_OP_UNSQUEEZE;
+}
+
 static bool fusible(const dl_op *op)
 {
     return (ir_op_info(op->code)->props & P_ELEM) && op->nres == 1;
@@ -176,7 +182,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
             cap = ncap;
         }
         cg_kernel *k = &p->kernels[p->nkernels++];
-        *k = (cg_kernel){.kind = fusible(op) ? CG_K_ELEMENTWISE : native_matmul(op) ? CG_K_MATMUL
+        *k = (cg_kernel){.kind = cg_program_is_view(op) ? CG_K_VIEW : fusible(op) ? CG_K_ELEMENTWISE
+                                 : native_matmul(op) ? CG_K_MATMUL
                                  : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV : CG_K_REF,
                          .nops = 1};
         k->ops = SUP_NEWN(a, dl_op *, 1);

@@ -13,6 +13,7 @@ typedef enum {
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches */
     CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d or 2-D pooling (codegen/cpu/conv.c) */
+    CG_K_VIEW,          /* reshape, flatten, squeeze, unsqueeze: the result is the input's buffer */
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;
 
@@ -41,6 +42,8 @@ int         cg_program_nbuffers(const dl_func *f);
 /* The dimensions [*first, *end) of op's input that a reduction, softmax or layer_norm runs over,
  * when they are one contiguous run (false otherwise, or for other ops). */
 bool        cg_program_reduce_run(const dl_op *op, int *first, int *end);
+/* Whether op's result is its first operand's buffer relabelled (row-major data unchanged). */
+bool        cg_program_is_view(const dl_op *op);
 /* The symbol index of `name` in p->syms, or -1. */
 int         cg_program_sym(const cg_program *p, const char *name);
 

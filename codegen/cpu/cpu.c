@@ -72,8 +72,9 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
     *elementwise = *matmul = *reduce = *reference = 0;
     for (int i = 0; i < p->prog->nkernels; i++) {
         cg_kernel_kind k = p->prog->kernels[i].kind;
-        ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV ? matmul :
-               k == CG_K_REDUCE ? reduce : reference);
+        if (k != CG_K_VIEW)
+            ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV ? matmul :
+                   k == CG_K_REDUCE ? reduce : reference);
     }
 }
 
@@ -237,9 +238,14 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
     for (int a = 0; a < f->nargs; a++)
         bufs[a] = args[a].data;
     bool ok = true;
-    /* Every op result gets its buffer up front (planning memory comes with the -O modes). */
+    /* Every op result gets its buffer up front (planning memory comes with the -O modes); a
+     * view shares its operand's. */
     for (dl_op *op = f->first; op && ok; op = op->next)
         for (int r = 0; r < op->nres && ok; r++) {
+            if (cg_program_is_view(op)) {
+                bufs[op->res[r].id] = bufs[op->in[0]->id];
+                continue;
+            }
             cg_tensor t = concrete(p, &op->res[r], NULL, syms);
             size_t n = bytes_of(&t);
             ok = (bufs[op->res[r].id] = calloc(n ? n : 1, 1)) != NULL;
@@ -252,6 +258,8 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
             p->fns[i](bufs, syms);
             continue;
         }
+        if (k->kind == CG_K_VIEW)
+            continue;
         if (k->kind == CG_K_MATMUL) {
             ok = run_matmul(p, k->ops[0], bufs, syms);
             if (!ok)
@@ -292,10 +300,10 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
     for (const dl_op *op = f->first; ok && op; op = op->next)
         if (op->code == DL_OP_ASSIGN) {
             cg_tensor t = concrete(p, op->in[1], NULL, syms);
-            memcpy(bufs[op->in[0]->id], bufs[op->in[1]->id], bytes_of(&t));
+            memmove(bufs[op->in[0]->id], bufs[op->in[1]->id], bytes_of(&t));
         }
     for (dl_op *op = f->first; op; op = op->next)
-        for (int r = 0; r < op->nres; r++)
+        for (int r = 0; r < op->nres && !cg_program_is_view(op); r++)
             free(bufs[op->res[r].id]);
     free(bufs);
     return ok;
@@ -319,7 +327,7 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
     size_t len = 0;
     FILE *mem = text ? open_memstream(&out, &len) : NULL;
     if (mem) {
-        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "reference"};
+        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "view", "reference"};
         int id = 0;
         for (dl_op *op = f->first; op; op = op->next)
             for (int r = 0; r < op->nres; r++)
@@ -327,7 +335,7 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
         for (int i = 0; i < prog->nkernels; i++) {
             const cg_kernel *k = &prog->kernels[i];
             int kind = k->kind == CG_K_ELEMENTWISE ? 0 : k->kind == CG_K_MATMUL ? 1 :
-                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : 4;
+                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : k->kind == CG_K_VIEW ? 4 : 5;
             fprintf(mem, "; %s (%s):", k->name, kinds[kind]);
             for (int o = 0; o < k->nops; o++)
                 fprintf(mem, " %%%d = %s%s", k->ops[o]->nres ? k->ops[o]->res[0].id : -1,
