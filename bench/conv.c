@@ -4,6 +4,7 @@
  * per call) at the median time of each and the speed-up, after checking that the two agree.
  * `bench_conv [THREADS]` (default: every CPU); env BENCH_SAMPLES (default 7; the reference takes
  * 3 at most). Build: `ninja bench_conv`. */
+#include "bench/bench.h"
 #include "codegen/cpu/conv.h"
 #include "support/diag.h"
 
@@ -16,19 +17,6 @@
 static const char *text =
     "func @layer(%x: f32[8, 64, 56, 56], %w: f32[64, 64, 3, 3], %b: f32[64]) -> (f32[8, 64, 56, 56]) {\n"
     "  %0 = conv2d %x, %w, %b {padding=[1]}\n  return %0\n}\n";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static cg_tensor tensor(const dl_value *v, unsigned seed)
 {

@@ -4,6 +4,7 @@
  * 1-thread run. `bench_gemm THREADS [SIZE ...]`; env BENCH_SAMPLES (default 7), DLC_GEMM
  * ("MR NR KC MC NC", to try other blocking parameters). Build:
  * `ninja bench_gemm` (needs libopenblas-dev). */
+#include "bench/bench.h"
 #include "codegen/cpu/gemm.h"
 
 #include <cblas.h>
@@ -36,19 +37,6 @@ static void run_openblas(job *x)
     int n = (int)x->n;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, x->a, n, x->b, n, 0.0f,
                 x->c, n);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Median seconds per call: warm up for 0.2 s, then samples of back-to-back calls lasting at least

@@ -1,6 +1,7 @@
 /* Overhead of one rt_pool_run call that does no work, on 1, 2 and (where the CPUs exist) 4
  * threads: what every parallel kernel pays before its first useful instruction. Prints the
  * median over several repetitions, in nanoseconds per call. Build: `ninja bench_pool`. */
+#include "bench/bench.h"
 #include "runtime/pool.h"
 
 #include <stdio.h>
@@ -13,19 +14,6 @@ enum { CALLS = 100000, REPS = 9 };
 static void empty_fn(void *ctx, int64_t begin, int64_t end, int thread)
 {
     (void)ctx, (void)begin, (void)end, (void)thread;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(void)
