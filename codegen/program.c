@@ -134,9 +134,17 @@ bool cg_program_is_view(const dl_op *op)
            op->code == DL_OP_UNSQUEEZE;
 }
 
+/* expand and broadcast_to are the identity with broadcasting: elementwise kernels do them. */
 static bool fusible(const dl_op *op)
 {
-    return (ir_op_info(op->code)->props & P_ELEM) && op->nres == 1;
+    return ((ir_op_info(op->code)->props & P_ELEM) && op->nres == 1) || op->code == DL_OP_EXPAND ||
+           op->code == DL_OP_BROADCAST_TO;
+}
+
+static bool native_copy(const dl_op *op)
+{
+    return (op->code == DL_OP_TRANSPOSE || op->code == DL_OP_PERMUTE || op->code == DL_OP_SLICE) &&
+           op->res[0].type.rank > 0;
 }
 
 /* Whether `op` can join the chain ending in `last`: it uses last's result, which nothing else
@@ -182,7 +190,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
             cap = ncap;
         }
         cg_kernel *k = &p->kernels[p->nkernels++];
-        *k = (cg_kernel){.kind = cg_program_is_view(op) ? CG_K_VIEW : fusible(op) ? CG_K_ELEMENTWISE
+        *k = (cg_kernel){.kind = cg_program_is_view(op) ? CG_K_VIEW : native_copy(op) ? CG_K_COPY
+                                 : fusible(op) ? CG_K_ELEMENTWISE
                                  : native_matmul(op) ? CG_K_MATMUL
                                  : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV : CG_K_REF,
                          .nops = 1};

@@ -13,6 +13,7 @@ typedef enum {
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches */
     CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d or 2-D pooling (codegen/cpu/conv.c) */
+    CG_K_COPY,          /* transpose, permute, slice: a strided copy */
     CG_K_VIEW,          /* reshape, flatten, squeeze, unsqueeze: the result is the input's buffer */
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;

@@ -257,7 +257,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
             double s;
             int ne, nm, nd, nr;
             cg_cpu_stats(p, &s, &ne, &nm, &nd, &nr);
-            fprintf(stderr, "dlc: cpu codegen %8.3f ms (%d elementwise, %d matmul/conv, %d reduce, %d reference kernels)\n"
+            fprintf(stderr, "dlc: cpu codegen %8.3f ms (%d elementwise, %d matmul/conv, %d reduce/copy, %d reference kernels)\n"
                     "dlc: run         %8.3f ms\n", 1e3 * s, ne, nm, nd, nr,
                     1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
         }

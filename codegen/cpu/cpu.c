@@ -4,6 +4,7 @@
 #include "codegen/cpu/cpu.h"
 
 #include "codegen/cpu/conv.h"
+#include "codegen/cpu/copy.h"
 #include "codegen/cpu/elementwise.h"
 #include "codegen/cpu/gemm.h"
 #include "codegen/cpu/reduce.h"
@@ -39,7 +40,9 @@ static bool build_module(cg_jit *j, const cg_program *prog, LLVMModuleRef *out, 
         if ((prog->kernels[i].kind == CG_K_ELEMENTWISE &&
              !cg_cpu_emit_elementwise(j, m, prog, &prog->kernels[i], err, errlen)) ||
             (prog->kernels[i].kind == CG_K_REDUCE &&
-             !cg_cpu_emit_reduce(j, m, prog, &prog->kernels[i], err, errlen))) {
+             !cg_cpu_emit_reduce(j, m, prog, &prog->kernels[i], err, errlen)) ||
+            (prog->kernels[i].kind == CG_K_COPY &&
+             !cg_cpu_emit_copy(j, m, prog, &prog->kernels[i], err, errlen))) {
             LLVMDisposeModule(m);
             return false;
         }
@@ -74,7 +77,7 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
         cg_kernel_kind k = p->prog->kernels[i].kind;
         if (k != CG_K_VIEW)
             ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV ? matmul :
-                   k == CG_K_REDUCE ? reduce : reference);
+                   k == CG_K_REDUCE || k == CG_K_COPY ? reduce : reference);
     }
 }
 
@@ -110,7 +113,8 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     }
     p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
     for (int i = 0; p->fns && i < p->prog->nkernels; i++)
-        if ((p->prog->kernels[i].kind == CG_K_ELEMENTWISE || p->prog->kernels[i].kind == CG_K_REDUCE) &&
+        if ((p->prog->kernels[i].kind == CG_K_ELEMENTWISE || p->prog->kernels[i].kind == CG_K_REDUCE ||
+             p->prog->kernels[i].kind == CG_K_COPY) &&
             !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
             cg_cpu_destroy(p);
             return NULL;
@@ -327,7 +331,8 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
     size_t len = 0;
     FILE *mem = text ? open_memstream(&out, &len) : NULL;
     if (mem) {
-        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "view", "reference"};
+        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "view", "copy",
+                                            "reference"};
         int id = 0;
         for (dl_op *op = f->first; op; op = op->next)
             for (int r = 0; r < op->nres; r++)
@@ -335,7 +340,8 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
         for (int i = 0; i < prog->nkernels; i++) {
             const cg_kernel *k = &prog->kernels[i];
             int kind = k->kind == CG_K_ELEMENTWISE ? 0 : k->kind == CG_K_MATMUL ? 1 :
-                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : k->kind == CG_K_VIEW ? 4 : 5;
+                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : k->kind == CG_K_VIEW ? 4 :
+                       k->kind == CG_K_COPY ? 5 : 6;
             fprintf(mem, "; %s (%s):", k->name, kinds[kind]);
             for (int o = 0; o < k->nops; o++)
                 fprintf(mem, " %%%d = %s%s", k->ops[o]->nres ? k->ops[o]->res[0].id : -1,

@@ -13,7 +13,7 @@ typedef struct cg_cpu cg_cpu;
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen);
 void    cg_cpu_destroy(cg_cpu *p);
 /* What compiling took and made: seconds, and kernels native (elementwise, matmul or convolution,
- * reduce) and not. */
+ * reduction or strided copy) and not (views are not counted). */
 void    cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmul, int *reduce,
                      int *reference);
 /* Runs the compiled function, as cg_ref_run does (same arguments, results, assign semantics). */

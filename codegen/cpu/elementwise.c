@@ -20,6 +20,8 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a)
     LLVMBuilderRef b = e->b;
     switch (op->code) {
     case DL_OP_CAST: return cg_em_convert(e, x, dt, op->res[0].type.dtype);
+    case DL_OP_EXPAND:
+    case DL_OP_BROADCAST_TO: return x;     /* the kernel's loop broadcasts */
     case DL_OP_NEG: return fl ? LLVMBuildFNeg(b, x, "") : LLVMBuildSub(b, zero, x, "");
     case DL_OP_ABS:
         return fl ? cg_em_intrinsic1(e, "llvm.fabs", x)
