@@ -9,10 +9,89 @@
 
 static int norm(int64_t d, int rank) { return (int)(d < 0 ? d + rank : d); }
 
+/* One walk over `shape`: dst[db + sum(c_d * ds_d)] = src[sb + sum(c_d * ss_d)], rows outside and
+ * the last dimension inside. */
+static void walk(cg_em *e, LLVMValueRef fn, const dl_type *shape, LLVMValueRef src, dl_dtype st,
+                 LLVMValueRef sb, const LLVMValueRef *ss, LLVMValueRef dst, dl_dtype dt,
+                 LLVMValueRef db, const LLVMValueRef *ds)
+{
+    int r = shape->rank;
+    LLVMValueRef od[DL_MAX_RANK], rows = cg_em_i64(e, 1);
+    for (int d = 0; d < r; d++)
+        od[d] = cg_em_dim(e, shape->dim[d]);
+    for (int d = 0; d + 1 < r; d++)
+        rows = LLVMBuildMul(e->b, rows, od[d], "");
+    cg_loop lr = cg_em_loop_begin(e, fn, rows, "row");
+    LLVMValueRef so = sb, doff = db, rem = lr.i;
+    for (int d = r - 2; d >= 0; d--) {
+        LLVMValueRef coord = LLVMBuildSRem(e->b, rem, od[d], "");
+        rem = LLVMBuildSDiv(e->b, rem, od[d], "");
+        so = LLVMBuildAdd(e->b, so, LLVMBuildMul(e->b, coord, ss[d], ""), "");
+        doff = LLVMBuildAdd(e->b, doff, LLVMBuildMul(e->b, coord, ds[d], ""), "");
+    }
+    cg_loop li = cg_em_loop_begin(e, fn, od[r - 1], "col");
+    LLVMValueRef x = cg_em_load(e, src, st, LLVMBuildAdd(e->b, so, LLVMBuildMul(e->b, li.i, ss[r - 1], ""), ""));
+    cg_em_store(e, dst, dt, LLVMBuildAdd(e->b, doff, LLVMBuildMul(e->b, li.i, ds[r - 1], ""), ""), x);
+    cg_em_loop_end(e, &li, od[r - 1]);
+    cg_em_loop_end(e, &lr, rows);
+}
+
+/* Row-major strides of t at run time. */
+static void strides(cg_em *e, const dl_type *t, LLVMValueRef *s)
+{
+    LLVMValueRef acc = cg_em_i64(e, 1);
+    for (int d = t->rank - 1; d >= 0; d--) {
+        s[d] = acc;
+        acc = LLVMBuildMul(e->b, acc, cg_em_dim(e, t->dim[d]), "");
+    }
+}
+
+/* concat and stack: each operand copied into its place in the result, along `dim` (for stack,
+ * the new dimension: operand k lands at index k of it). split: each result copied out of its
+ * place in the operand. */
+static bool emit_pieces(cg_em *e, LLVMValueRef fn, const dl_op *op, LLVMValueRef bufs)
+{
+    bool split = op->code == DL_OP_SPLIT, stack = op->code == DL_OP_STACK;
+    const dl_value *whole = split ? op->in[0] : &op->res[0];
+    int r = whole->type.rank, n = split ? op->nres : op->nin;
+    int d = norm(IR_OP_ATTR(int, op, "dim"), r);
+    LLVMValueRef wptr = cg_em_buffer(e, bufs, whole), ws[DL_MAX_RANK], at = cg_em_i64(e, 0);
+    strides(e, &whole->type, ws);
+    for (int k = 0; k < n; k++) {
+        const dl_value *piece = split ? &op->res[k] : op->in[k];
+        LLVMValueRef pptr = cg_em_buffer(e, bufs, piece), ps[DL_MAX_RANK], wsub[DL_MAX_RANK];
+        dl_type shape = piece->type;
+        strides(e, &shape, ps);
+        for (int q = 0, w = 0; q < shape.rank; q++, w++) {
+            if (stack && w == d)
+                w++;    /* the stacked dimension has no counterpart in the operand */
+            wsub[q] = ws[w];
+        }
+        LLVMValueRef base = LLVMBuildMul(e->b, at, ws[d], "");
+        if (shape.rank == 0) {     /* stacking scalars: one element each */
+            LLVMValueRef x = cg_em_load(e, pptr, piece->type.dtype, cg_em_i64(e, 0));
+            cg_em_store(e, wptr, whole->type.dtype, base, x);
+        } else if (split)
+            walk(e, fn, &shape, wptr, whole->type.dtype, base, wsub, pptr, piece->type.dtype, cg_em_i64(e, 0), ps);
+        else
+            walk(e, fn, &shape, pptr, piece->type.dtype, cg_em_i64(e, 0), ps, wptr, whole->type.dtype, base, wsub);
+        at = LLVMBuildAdd(e->b, at, stack ? cg_em_i64(e, 1) : cg_em_dim(e, piece->type.dim[d]), "");
+    }
+    return true;
+}
+
 bool cg_cpu_emit_copy(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                       char *err, size_t errlen)
 {
     const dl_op *op = k->ops[0];
+    if (op->code == DL_OP_CONCAT || op->code == DL_OP_STACK || op->code == DL_OP_SPLIT) {
+        cg_em e;
+        LLVMValueRef fn = cg_em_begin(&e, j, m, p, k->name);
+        bool ok = emit_pieces(&e, fn, op, LLVMGetParam(fn, 0));
+        LLVMBuildRetVoid(e.b);
+        cg_em_end(&e);
+        return ok;
+    }
     const dl_value *in = op->in[0], *out = &op->res[0];
     const dl_type *it = &in->type, *ot = &out->type;
     int r = ot->rank;

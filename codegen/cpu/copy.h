@@ -1,5 +1,5 @@
-/* LLVM IR for data movement that reorders elements: transpose, permute and slice, as one strided
- * copy (each output dimension walks the input with its own stride). */
+/* LLVM IR for data movement: transpose, permute and slice as one strided copy (each output
+ * dimension walks the input with its own stride); concat, stack and split as a copy per piece. */
 #ifndef DLC_CODEGEN_CPU_COPY_H
 #define DLC_CODEGEN_CPU_COPY_H
 
