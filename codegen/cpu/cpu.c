@@ -32,17 +32,29 @@ struct cg_cpu {
     rt_pool       *pool;         /* the threads kernels split their work across */
 };
 
-/* Builds the module of `prog`'s native kernels into *out. */
+/* Kernels compiled into the module (the others run C code: gemm, conv, the reference). */
+static bool jitted(cg_kernel_kind k)
+{
+    return k == CG_K_ELEMENTWISE || k == CG_K_REDUCE || k == CG_K_COPY;
+}
+
+static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, const cg_kernel *k,
+                        char *err, size_t errlen)
+{
+    switch (k->kind) {
+    case CG_K_ELEMENTWISE: return cg_cpu_emit_elementwise(j, m, prog, k, err, errlen);
+    case CG_K_REDUCE: return cg_cpu_emit_reduce(j, m, prog, k, err, errlen);
+    case CG_K_COPY: return cg_cpu_emit_copy(j, m, prog, k, err, errlen);
+    default: return true;
+    }
+}
+
+/* Builds the module of `prog`'s compiled kernels into *out. */
 static bool build_module(cg_jit *j, const cg_program *prog, LLVMModuleRef *out, char *err, size_t errlen)
 {
     LLVMModuleRef m = cg_jit_module(j, prog->f->name);
     for (int i = 0; i < prog->nkernels; i++)
-        if ((prog->kernels[i].kind == CG_K_ELEMENTWISE &&
-             !cg_cpu_emit_elementwise(j, m, prog, &prog->kernels[i], err, errlen)) ||
-            (prog->kernels[i].kind == CG_K_REDUCE &&
-             !cg_cpu_emit_reduce(j, m, prog, &prog->kernels[i], err, errlen)) ||
-            (prog->kernels[i].kind == CG_K_COPY &&
-             !cg_cpu_emit_copy(j, m, prog, &prog->kernels[i], err, errlen))) {
+        if (!emit_kernel(j, m, prog, &prog->kernels[i], err, errlen)) {
             LLVMDisposeModule(m);
             return false;
         }
@@ -113,8 +125,7 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     }
     p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
     for (int i = 0; p->fns && i < p->prog->nkernels; i++)
-        if ((p->prog->kernels[i].kind == CG_K_ELEMENTWISE || p->prog->kernels[i].kind == CG_K_REDUCE ||
-             p->prog->kernels[i].kind == CG_K_COPY) &&
+        if (jitted(p->prog->kernels[i].kind) &&
             !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
             cg_cpu_destroy(p);
             return NULL;
