@@ -124,7 +124,12 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
         return NULL;
     }
     p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
-    for (int i = 0; p->fns && i < p->prog->nkernels; i++)
+    if (!p->fns) {
+        snprintf(err, errlen, "out of memory");
+        cg_cpu_destroy(p);
+        return NULL;
+    }
+    for (int i = 0; i < p->prog->nkernels; i++)
         if (jitted(p->prog->kernels[i].kind) &&
             !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
             cg_cpu_destroy(p);
