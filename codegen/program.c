@@ -145,6 +145,8 @@ static bool native_copy(const dl_op *op)
 {
     if (op->code == DL_OP_CONCAT || op->code == DL_OP_STACK || op->code == DL_OP_SPLIT)
         return op->nin <= 64;
+    if (op->code == DL_OP_PAD)
+        return true;
     return (op->code == DL_OP_TRANSPOSE || op->code == DL_OP_PERMUTE || op->code == DL_OP_SLICE) &&
            op->res[0].type.rank > 0;
 }

@@ -80,14 +80,61 @@ static bool emit_pieces(cg_em *e, LLVMValueRef fn, const dl_op *op, LLVMValueRef
     return true;
 }
 
+/* pad: the result filled with the value, then the overlap of the input copied into it (negative
+ * pads crop). Padded dimensions are constants (the shape rule); the others may be symbolic. */
+static bool emit_pad(cg_em *e, LLVMValueRef fn, const dl_op *op, LLVMValueRef bufs)
+{
+    const dl_value *in = op->in[0], *out = &op->res[0];
+    int r = in->type.rank;
+    const dl_attr *pads = ir_attr_find(op->nattr, op->attr, "pad");
+    double value = IR_OP_ATTR(float, op, "value");
+    LLVMValueRef src = cg_em_buffer(e, bufs, in), dst = cg_em_buffer(e, bufs, out);
+    LLVMValueRef is[DL_MAX_RANK], os[DL_MAX_RANK];
+    strides(e, &in->type, is);
+    strides(e, &out->type, os);
+    dl_dtype dt = out->type.dtype;
+    LLVMTypeRef ct = cg_em_compute_type(e, dt);
+    LLVMValueRef fill = ir_dtype_is_float(dt) ? LLVMConstReal(ct, value) :
+                        dt == DL_BOOL ? LLVMConstInt(ct, value != 0, 0) :
+                        cg_em_convert(e, LLVMConstReal(e->f64, value), DL_F64, dt);
+    LLVMValueRef total = cg_em_i64(e, 1);
+    for (int d = 0; d < r; d++)
+        total = LLVMBuildMul(e->b, total, cg_em_dim(e, out->type.dim[d]), "");
+    cg_loop lf = cg_em_loop_begin(e, fn, total, "fill");
+    cg_em_store(e, dst, dt, lf.i, cg_em_round(e, fill, dt));
+    cg_em_loop_end(e, &lf, total);
+    dl_type inner = in->type;
+    LLVMValueRef sb = cg_em_i64(e, 0), db = cg_em_i64(e, 0);
+    for (int k = 0; k < pads->n / 2; k++) {
+        int d = r - 1 - k;
+        int64_t lo = pads->u.ints[2 * k], hi = pads->u.ints[2 * k + 1];
+        if (lo == 0 && hi == 0)
+            continue;
+        int64_t n = in->type.dim[d].c, s0 = lo < 0 ? -lo : 0, d0 = lo > 0 ? lo : 0;
+        int64_t len = n - s0 - (hi < 0 ? -hi : 0);
+        if (len <= 0)
+            return true;    /* nothing of the input survives the cropping */
+        inner.dim[d] = ir_dim_const(len);
+        sb = LLVMBuildAdd(e->b, sb, LLVMBuildMul(e->b, cg_em_i64(e, s0), is[d], ""), "");
+        db = LLVMBuildAdd(e->b, db, LLVMBuildMul(e->b, cg_em_i64(e, d0), os[d], ""), "");
+    }
+    if (r > 0)
+        walk(e, fn, &inner, src, in->type.dtype, sb, is, dst, dt, db, os);
+    else
+        cg_em_store(e, dst, dt, cg_em_i64(e, 0), cg_em_load(e, src, in->type.dtype, cg_em_i64(e, 0)));
+    return true;
+}
+
 bool cg_cpu_emit_copy(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                       char *err, size_t errlen)
 {
     const dl_op *op = k->ops[0];
-    if (op->code == DL_OP_CONCAT || op->code == DL_OP_STACK || op->code == DL_OP_SPLIT) {
+    if (op->code == DL_OP_CONCAT || op->code == DL_OP_STACK || op->code == DL_OP_SPLIT ||
+        op->code == DL_OP_PAD) {
         cg_em e;
         LLVMValueRef fn = cg_em_begin(&e, j, m, p, k->name);
-        bool ok = emit_pieces(&e, fn, op, LLVMGetParam(fn, 0));
+        bool ok = op->code == DL_OP_PAD ? emit_pad(&e, fn, op, LLVMGetParam(fn, 0))
+                                        : emit_pieces(&e, fn, op, LLVMGetParam(fn, 0));
         LLVMBuildRetVoid(e.b);
         cg_em_end(&e);
         return ok;
