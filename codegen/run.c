@@ -16,27 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* npy descriptors and safetensors dtypes of the IR dtypes (bf16 has no npy descriptor: results
- * of that dtype are written as f32). */
-static const struct { dl_dtype t; const char *npy, *st; } formats[] = {
-    {DL_F32, "<f4", "F32"}, {DL_F64, "<f8", "F64"}, {DL_F16, "<f2", "F16"}, {DL_BF16, NULL, "BF16"},
-    {DL_I8, "|i1", "I8"}, {DL_U8, "|u1", "U8"}, {DL_I32, "<i4", "I32"}, {DL_I64, "<i8", "I64"},
-    {DL_BOOL, "|b1", "BOOL"},
-};
-enum { NFORMATS = sizeof formats / sizeof *formats };
-
-static bool dtype_of(const char *name, bool npy, dl_dtype *t)
-{
-    for (int i = 0; i < NFORMATS; i++) {
-        const char *f = npy ? formats[i].npy : formats[i].st;
-        if (f && !strcmp(f, name)) {
-            *t = formats[i].t;
-            return true;
-        }
-    }
-    return false;
-}
-
 static int64_t numel(const dl_type *t)
 {
     int64_t n = 1;
@@ -96,7 +75,7 @@ static bool load_input(const dl_func *f, int a, const cg_run_opts *o, cg_tensor 
         return false;
     }
     cg_tensor raw = {.type = {.rank = h.rank}, .data = data};
-    if (!dtype_of(h.descr, true, &raw.type.dtype) || h.rank > DL_MAX_RANK) {
+    if (!ir_dtype_from_npy(h.descr, &raw.type.dtype) || h.rank > DL_MAX_RANK) {
         sup_diag_error(diag, (dl_loc){0}, "%s: dtype '%s' is not one dlc reads", in->path, h.descr);
         sup_free(data);
         return false;
@@ -137,7 +116,7 @@ static bool load_tensor(const char *file, const char *tname, const dl_type *want
     cg_tensor raw = {0};
     if (t) {
         raw.type.rank = t->rank;
-        ok = dtype_of(t->dtype, false, &raw.type.dtype) && t->rank <= DL_MAX_RANK;
+        ok = ir_dtype_from_safetensors(t->dtype, &raw.type.dtype) && t->rank <= DL_MAX_RANK;
         if (!ok)
             sup_diag_error(diag, (dl_loc){0}, "%s: tensor '%s' has dtype %s, which dlc does not read",
                            file, tname, t->dtype);
@@ -198,11 +177,8 @@ static bool init_param(const dl_func *f, int a, const cg_run_opts *o, cg_tensor 
 static bool write_result(const char *dir, int i, cg_tensor *r, dl_diag *diag)
 {
     cg_tensor f32 = {0};
-    const char *descr = NULL;
-    for (int k = 0; k < NFORMATS; k++)
-        if (formats[k].t == r->type.dtype)
-            descr = formats[k].npy;
-    if (!descr) {     /* bf16: npy has no such dtype */
+    const char *descr = ir_dtype_npy(r->type.dtype);
+    if (!descr) {     /* bf16: npy has no such dtype, so the result is written as f32 */
         if (!convert(r, DL_F32, &f32, "a bf16 result", diag))
             return false;
         r = &f32;

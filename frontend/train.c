@@ -139,26 +139,20 @@ static int csv_columns(fe_lctx *lc, const char *path, int skip, dl_loc loc)
  * samples. */
 static bool npy_type(fe_lctx *lc, const char *path, dl_type *t, dl_loc loc)
 {
-    static const struct { const char *descr; dl_dtype t; } map[] = {
-        {"<f4", DL_F32}, {"<f8", DL_F64}, {"<f2", DL_F16}, {"|i1", DL_I8}, {"|u1", DL_U8},
-        {"<i4", DL_I32}, {"<i8", DL_I64}, {"|b1", DL_BOOL},
-    };
     rt_npy h;
     char err[512];
     if (!rt_npy_read_header(path, &h, err, sizeof err)) {
         fe_err(lc, loc, "%s", err);
         return false;
     }
-    int k = -1;
-    for (int i = 0; i < COUNT(map); i++)
-        if (!strcmp(h.descr, map[i].descr))
-            k = i;
-    if (k < 0 || h.rank == 0) {
-        fe_err(lc, loc, "%s: %s", path, k < 0 ? "dtype not supported by dlc" :
-                                                "holds a scalar, not a batch of samples");
+    dl_dtype dt;
+    bool known = ir_dtype_from_npy(h.descr, &dt);
+    if (!known || h.rank == 0) {
+        fe_err(lc, loc, "%s: %s", path, !known ? "dtype not supported by dlc" :
+                                                 "holds a scalar, not a batch of samples");
         return false;
     }
-    *t = (dl_type){.dtype = map[k].t, .rank = h.rank};
+    *t = (dl_type){.dtype = dt, .rank = h.rank};
     for (int i = 0; i < h.rank; i++)
         t->dim[i] = ir_dim_const(h.shape[i]);
     return true;
@@ -168,25 +162,19 @@ static bool npy_type(fe_lctx *lc, const char *path, dl_type *t, dl_loc loc)
 static bool st_type(fe_lctx *lc, const rt_safetensors *st, const char *path, const char *name,
                     dl_type *t, dl_loc loc)
 {
-    static const struct { const char *name; dl_dtype t; } map[] = {
-        {"F32", DL_F32}, {"F16", DL_F16}, {"BF16", DL_BF16}, {"F64", DL_F64}, {"I8", DL_I8},
-        {"U8", DL_U8}, {"I32", DL_I32}, {"I64", DL_I64}, {"BOOL", DL_BOOL},
-    };
     const rt_st_tensor *x = rt_st_find(st, name);
     if (!x) {
         fe_err(lc, loc, "%s has no tensor named '%s'", path, name);
         return false;
     }
-    int k = -1;
-    for (int i = 0; i < COUNT(map); i++)
-        if (!strcmp(x->dtype, map[i].name))
-            k = i;
-    if (k < 0 || x->rank == 0) {
+    dl_dtype dt;
+    bool known = ir_dtype_from_safetensors(x->dtype, &dt);
+    if (!known || x->rank == 0) {
         fe_err(lc, loc, "%s: tensor '%s' %s", path, name,
-               k < 0 ? "has a dtype dlc does not support" : "is a scalar, not a batch of samples");
+               !known ? "has a dtype dlc does not support" : "is a scalar, not a batch of samples");
         return false;
     }
-    *t = (dl_type){.dtype = map[k].t, .rank = x->rank};
+    *t = (dl_type){.dtype = dt, .rank = x->rank};
     for (int i = 0; i < x->rank; i++)
         t->dim[i] = ir_dim_const(x->shape[i]);
     return true;

@@ -10,12 +10,22 @@
 /* ---- dtypes ---------------------------------------------------------------------------- */
 
 static const char *const dtype_names[] = {
-#define X(e, s, n) s,
+#define X(e, s, n, npy, st) s,
     DL_DTYPES(X)
 #undef X
 };
 static const int dtype_sizes[] = {
-#define X(e, s, n) n,
+#define X(e, s, n, npy, st) n,
+    DL_DTYPES(X)
+#undef X
+};
+static const char *const dtype_npy[] = {
+#define X(e, s, n, npy, st) npy,
+    DL_DTYPES(X)
+#undef X
+};
+static const char *const dtype_st[] = {
+#define X(e, s, n, npy, st) st,
     DL_DTYPES(X)
 #undef X
 };
@@ -34,6 +44,22 @@ bool ir_dtype_parse(const char *s, size_t n, dl_dtype *out)
         }
     return false;
 }
+
+const char *ir_dtype_npy(dl_dtype t) { return dtype_npy[t]; }
+const char *ir_dtype_safetensors(dl_dtype t) { return dtype_st[t]; }
+
+static bool find_name(const char *const *names, const char *s, dl_dtype *out)
+{
+    for (int i = 0; i < DL_NDTYPES; i++)
+        if (names[i] && !strcmp(names[i], s)) {
+            *out = (dl_dtype)i;
+            return true;
+        }
+    return false;
+}
+
+bool ir_dtype_from_npy(const char *descr, dl_dtype *out) { return find_name(dtype_npy, descr, out); }
+bool ir_dtype_from_safetensors(const char *name, dl_dtype *out) { return find_name(dtype_st, name, out); }
 
 static const char *const role_names[] = {"input", "param", "buffer", "output", "loss", "metric"};
 _Static_assert(sizeof role_names / sizeof *role_names == DL_NROLES, "one name per role");

@@ -13,12 +13,14 @@
 
 /* ---- dtypes ---------------------------------------------------------------------------- */
 
+/* Each dtype: its name, its size, its NumPy descriptor (bf16 has none) and its safetensors name. */
 #define DL_DTYPES(X) \
-    X(F32, "f32", 4) X(F16, "f16", 2) X(BF16, "bf16", 2) X(F64, "f64", 8) \
-    X(I8, "i8", 1) X(U8, "u8", 1) X(I32, "i32", 4) X(I64, "i64", 8) X(BOOL, "bool", 1)
+    X(F32, "f32", 4, "<f4", "F32") X(F16, "f16", 2, "<f2", "F16") X(BF16, "bf16", 2, NULL, "BF16") \
+    X(F64, "f64", 8, "<f8", "F64") X(I8, "i8", 1, "|i1", "I8") X(U8, "u8", 1, "|u1", "U8") \
+    X(I32, "i32", 4, "<i4", "I32") X(I64, "i64", 8, "<i8", "I64") X(BOOL, "bool", 1, "|b1", "BOOL")
 
 typedef enum {
-#define X(e, s, n) DL_##e,
+#define X(e, s, n, npy, st) DL_##e,
     DL_DTYPES(X)
 #undef X
     DL_NDTYPES
@@ -29,6 +31,11 @@ int         ir_dtype_size(dl_dtype t);
 bool        ir_dtype_is_float(dl_dtype t);
 bool        ir_dtype_is_int(dl_dtype t);       /* i8 u8 i32 i64, not bool */
 bool        ir_dtype_parse(const char *s, size_t n, dl_dtype *out);
+/* The file formats' names of a dtype: NumPy's descriptor (NULL for bf16) and safetensors'. */
+const char *ir_dtype_npy(dl_dtype t);
+bool        ir_dtype_from_npy(const char *descr, dl_dtype *out);
+const char *ir_dtype_safetensors(dl_dtype t);
+bool        ir_dtype_from_safetensors(const char *name, dl_dtype *out);
 
 /* ---- dimensions and shapes ------------------------------------------------------------- */
 
