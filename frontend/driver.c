@@ -7,22 +7,27 @@
 #include <errno.h>
 #include <string.h>
 
-/* Reads `path` and registers it with `diag`; NULL (after an error) if it cannot be read. */
-static const char *load(const char *path, dl_diag *diag, const char **text, size_t *len)
+const char *fe_read_source(dl_diag *diag, const char *path, const char **text, size_t *len)
 {
     char *buf = sup_read_file(path, len);
-    if (!buf) {
-        sup_diag_error(diag, (dl_loc){0}, "cannot read '%s': %s", path, strerror(errno));
+    if (!buf)
         return NULL;
-    }
     const char *name = sup_diag_add_source(diag, path, buf, *len);
     sup_free(buf);
     if (!name) {
-        sup_diag_error(diag, (dl_loc){0}, "out of memory reading '%s'", path);
+        errno = ENOMEM;
         return NULL;
     }
-    /* The diag context keeps the only copy; read from it. */
     *text = sup_diag_source_text(diag, name, len);
+    return name;
+}
+
+/* fe_read_source, reporting a failure. */
+static const char *load(const char *path, dl_diag *diag, const char **text, size_t *len)
+{
+    const char *name = fe_read_source(diag, path, text, len);
+    if (!name)
+        sup_diag_error(diag, (dl_loc){0}, "cannot read '%s': %s", path, strerror(errno));
     return name;
 }
 

@@ -19,6 +19,11 @@ typedef struct fe_pctx {
     int         errors;
 } fe_pctx;
 
+/* Reads `path` and registers it with `diag`, which keeps the only copy: returns the registered
+ * name with *text and *len pointing into it, or NULL with errno set (ENOMEM when registering
+ * failed). Reports nothing: the caller knows what the file was for. */
+const char *fe_read_source(dl_diag *diag, const char *path, const char **text, size_t *len);
+
 /* Parses `text` (registered with `diag` under the name `file`); NULL after syntax errors. */
 fe_ast *fe_parse(sup_arena *arena, dl_diag *diag, const char *file, const char *text, size_t len);
 

@@ -7,7 +7,6 @@
 
 #include "frontend/parse.h"
 #include "frontend/stdlib.h"
-#include "support/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,18 +60,10 @@ static bool load_import(loader *ld, const fe_ast *imp, const char *dir, fe_scope
     for (int i = 0; i < ld->ndone; i++)
         if (!strcmp(ld->done[i], canon))
             return true;
-    size_t len;
-    char *buf = sup_read_file(path, &len);
-    if (!buf) {
-        fe_err(lc, imp->loc, "cannot import '%s': %s", imp->name, strerror(errno));
-        return false;
-    }
-    const char *name = sup_diag_add_source(lc->diag, path, buf, len);
-    sup_free(buf);
     size_t n;
-    const char *text = name ? sup_diag_source_text(lc->diag, name, &n) : NULL;
-    if (!text) {
-        fe_err(lc, imp->loc, "out of memory importing '%s'", imp->name);
+    const char *text, *name = fe_read_source(lc->diag, path, &text, &n);
+    if (!name) {
+        fe_err(lc, imp->loc, "cannot import '%s': %s", imp->name, strerror(errno));
         return false;
     }
     ld->next_canon = canon;
@@ -310,18 +301,10 @@ dl_module *fe_compile_text(const char *name, const char *text, size_t len, const
 
 dl_module *fe_compile(const char *path, const char *entry, dl_diag *diag)
 {
-    size_t len;
-    char *buf = sup_read_file(path, &len);
-    if (!buf) {
-        sup_diag_error(diag, (dl_loc){0}, "cannot read '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    const char *name = sup_diag_add_source(diag, path, buf, len);
-    sup_free(buf);
     size_t n;
-    const char *text = name ? sup_diag_source_text(diag, name, &n) : NULL;
-    if (!text) {
-        sup_diag_error(diag, (dl_loc){0}, "out of memory reading '%s'", path);
+    const char *text, *name = fe_read_source(diag, path, &text, &n);
+    if (!name) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
     return fe_compile_text(name, text, n, entry, diag);
