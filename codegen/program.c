@@ -128,6 +128,20 @@ static bool native_conv(const dl_op *op)
     return op->res[0].type.dtype == DL_F32;
 }
 
+/* gather, index_select, embedding and one_hot, with i64 or i32 indices (codegen/cpu/index.c). */
+static bool native_index(const dl_op *op)
+{
+    (void)op;
+    return false;
+}
+
+/* scaled_dot_product_attention on float operands (codegen/cpu/attention.c). */
+static bool native_attention(const dl_op *op)
+{
+    (void)op;
+    return false;
+}
+
 bool cg_program_is_view(const dl_op *op)
 {
     return op->code == DL_OP_RESHAPE || op->code == DL_OP_FLATTEN || op->code == DL_OP_SQUEEZE ||
@@ -197,7 +211,9 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
         *k = (cg_kernel){.kind = cg_program_is_view(op) ? CG_K_VIEW : native_copy(op) ? CG_K_COPY
                                  : fusible(op) ? CG_K_ELEMENTWISE
                                  : native_matmul(op) ? CG_K_MATMUL
-                                 : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV : CG_K_REF,
+                                 : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
+                                 : native_index(op) ? CG_K_INDEX
+                                 : native_attention(op) ? CG_K_ATTENTION : CG_K_REF,
                          .nops = 1};
         k->ops = SUP_NEWN(a, dl_op *, 1);
         k->ops[0] = op;

@@ -3,10 +3,13 @@
  * kernel in order. */
 #include "codegen/cpu/cpu.h"
 
+#include "codegen/cpu/attention.h"
 #include "codegen/cpu/conv.h"
 #include "codegen/cpu/copy.h"
 #include "codegen/cpu/elementwise.h"
+#include "codegen/cpu/emit.h"
 #include "codegen/cpu/gemm.h"
+#include "codegen/cpu/index.h"
 #include "codegen/cpu/reduce.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
@@ -18,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef void (*kernel_fn)(void **bufs, const int64_t *syms);
+typedef void (*kernel_fn)(void **bufs, const int64_t *syms, int64_t *status);
 
 struct cg_cpu {
     const dl_func *f;
@@ -35,7 +38,8 @@ struct cg_cpu {
 /* Kernels compiled into the module (the others run C code: gemm, conv, the reference). */
 static bool jitted(cg_kernel_kind k)
 {
-    return k == CG_K_ELEMENTWISE || k == CG_K_REDUCE || k == CG_K_COPY;
+    return k == CG_K_ELEMENTWISE || k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX ||
+           k == CG_K_ATTENTION;
 }
 
 static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, const cg_kernel *k,
@@ -45,6 +49,8 @@ static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, cons
     case CG_K_ELEMENTWISE: return cg_cpu_emit_elementwise(j, m, prog, k, err, errlen);
     case CG_K_REDUCE: return cg_cpu_emit_reduce(j, m, prog, k, err, errlen);
     case CG_K_COPY: return cg_cpu_emit_copy(j, m, prog, k, err, errlen);
+    case CG_K_INDEX: return cg_cpu_emit_index(j, m, prog, k, err, errlen);
+    case CG_K_ATTENTION: return cg_cpu_emit_attention(j, m, prog, k, err, errlen);
     default: return true;
     }
 }
@@ -88,8 +94,8 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
     for (int i = 0; i < p->prog->nkernels; i++) {
         cg_kernel_kind k = p->prog->kernels[i].kind;
         if (k != CG_K_VIEW)
-            ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV ? matmul :
-                   k == CG_K_REDUCE || k == CG_K_COPY ? reduce : reference);
+            ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV || k == CG_K_ATTENTION ? matmul :
+                   k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX ? reduce : reference);
     }
 }
 
@@ -275,7 +281,14 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
     for (int i = 0; ok && i < p->prog->nkernels; i++) {
         const cg_kernel *k = &p->prog->kernels[i];
         if (p->fns[i]) {
-            p->fns[i](bufs, syms);
+            int64_t status[4] = {CG_STATUS_OK};
+            p->fns[i](bufs, syms, status);
+            if (status[0] == CG_STATUS_INDEX) {
+                int at = status[3] >= 0 && status[3] < k->nops ? (int)status[3] : 0;
+                snprintf(err, errlen, "'%s': index %lld is out of range for a dimension of size %lld",
+                         ir_op_info(k->ops[at]->code)->name, (long long)status[1], (long long)status[2]);
+                ok = false;
+            }
             continue;
         }
         if (k->kind == CG_K_VIEW)
@@ -347,18 +360,17 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
     size_t len = 0;
     FILE *mem = text ? open_memstream(&out, &len) : NULL;
     if (mem) {
-        static const char *const kinds[] = {"elementwise", "matmul", "reduce", "conv", "view", "copy",
-                                            "reference"};
+        static const char *const kinds[] = {
+            [CG_K_ELEMENTWISE] = "elementwise", [CG_K_MATMUL] = "matmul", [CG_K_REDUCE] = "reduce",
+            [CG_K_CONV] = "conv", [CG_K_COPY] = "copy", [CG_K_VIEW] = "view", [CG_K_INDEX] = "index",
+            [CG_K_ATTENTION] = "attention", [CG_K_REF] = "reference"};
         int id = 0;
         for (dl_op *op = f->first; op; op = op->next)
             for (int r = 0; r < op->nres; r++)
                 op->res[r].id = id++;
         for (int i = 0; i < prog->nkernels; i++) {
             const cg_kernel *k = &prog->kernels[i];
-            int kind = k->kind == CG_K_ELEMENTWISE ? 0 : k->kind == CG_K_MATMUL ? 1 :
-                       k->kind == CG_K_REDUCE ? 2 : k->kind == CG_K_CONV ? 3 : k->kind == CG_K_VIEW ? 4 :
-                       k->kind == CG_K_COPY ? 5 : 6;
-            fprintf(mem, "; %s (%s):", k->name, kinds[kind]);
+            fprintf(mem, "; %s (%s):", k->name, kinds[k->kind]);
             for (int o = 0; o < k->nops; o++)
                 fprintf(mem, " %%%d = %s%s", k->ops[o]->nres ? k->ops[o]->res[0].id : -1,
                         ir_op_info(k->ops[o]->code)->name, o + 1 < k->nops ? "," : "");

@@ -7,7 +7,7 @@
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
 
-/* Adds `void k->name(void **bufs, const int64_t *syms)` to m. Buffer ids are value->id. */
+/* Adds `void k->name(void **bufs, const int64_t *syms, int64_t *status)` to m. Buffer ids are value->id. */
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                              char *err, size_t errlen);
 

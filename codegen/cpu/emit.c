@@ -193,6 +193,15 @@ LLVMValueRef cg_em_buffer(cg_em *e, LLVMValueRef bufs, const dl_value *v)
     return LLVMBuildLoad2(e->b, e->ptr, LLVMBuildGEP2(e->b, e->ptr, bufs, &idx, 1, ""), nm);
 }
 
+void cg_em_fail(cg_em *e, int64_t op_index, LLVMValueRef value, LLVMValueRef size)
+{
+    LLVMValueRef w[4] = {cg_em_i64(e, CG_STATUS_INDEX), value, size, cg_em_i64(e, op_index)};
+    for (int i = 0; i < 4; i++) {
+        LLVMValueRef idx = cg_em_i64(e, i);
+        LLVMBuildStore(e->b, w[i], LLVMBuildGEP2(e->b, e->i64, e->status, &idx, 1, ""));
+    }
+}
+
 LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program *p, const char *name)
 {
     LLVMContextRef c = cg_jit_context(j);
@@ -201,12 +210,14 @@ LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program 
     e->i32 = LLVMInt32TypeInContext(c), e->i64 = LLVMInt64TypeInContext(c);
     e->f16 = LLVMHalfTypeInContext(c), e->f32 = LLVMFloatTypeInContext(c), e->f64 = LLVMDoubleTypeInContext(c);
     e->ptr = LLVMPointerTypeInContext(c, 0);
-    LLVMTypeRef params[2] = {e->ptr, e->ptr};
-    LLVMValueRef fn = LLVMAddFunction(m, name, LLVMFunctionType(LLVMVoidTypeInContext(c), params, 2, 0));
+    LLVMTypeRef params[3] = {e->ptr, e->ptr, e->ptr};
+    LLVMValueRef fn = LLVMAddFunction(m, name, LLVMFunctionType(LLVMVoidTypeInContext(c), params, 3, 0));
     cg_jit_tune(j, fn);
     LLVMSetValueName2(LLVMGetParam(fn, 0), "bufs", 4);
     LLVMSetValueName2(LLVMGetParam(fn, 1), "syms", 4);
+    LLVMSetValueName2(LLVMGetParam(fn, 2), "status", 6);
     e->syms = LLVMGetParam(fn, 1);
+    e->status = LLVMGetParam(fn, 2);
     LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(c, fn, "entry"));
     return fn;
 }

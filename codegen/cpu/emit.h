@@ -13,13 +13,20 @@ typedef struct cg_em {
     LLVMBuilderRef b;
     LLVMTypeRef    i1, i8, i16, i32, i64, f16, f32, f64, ptr;
     LLVMValueRef   syms;               /* const int64_t *syms */
+    LLVMValueRef   status;             /* int64_t status[4], see cg_em_fail */
     const cg_program *p;
 } cg_em;
 
-/* Sets up e for a kernel `void name(void **bufs, const int64_t *syms)` in m, positioned at its
- * entry block; returns the function. */
+/* Sets up e for a kernel `void name(void **bufs, const int64_t *syms, int64_t *status)` in m,
+ * positioned at its entry block; returns the function. status[0] is 0 on entry; a kernel that
+ * meets bad data (an index out of range) records it with cg_em_fail and goes on without
+ * touching memory out of bounds; the caller reports it after the kernel returns. */
 LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program *p, const char *name);
 void         cg_em_end(cg_em *e);
+/* What a kernel reports in status[0..3]: the kind, the offending value, the size it had to be
+ * below, and the position in the kernel of the op that met it. */
+enum { CG_STATUS_OK, CG_STATUS_INDEX };
+void         cg_em_fail(cg_em *e, int64_t op_index, LLVMValueRef value, LLVMValueRef size);
 
 LLVMTypeRef  cg_em_storage_type(cg_em *e, dl_dtype t);
 LLVMTypeRef  cg_em_compute_type(cg_em *e, dl_dtype t);  /* f32 (f32/f16/bf16), f64, i64, i1 */
