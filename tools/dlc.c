@@ -141,6 +141,13 @@ int main(int argc, char **argv)
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
         }
+        /* Code generation works on primitives: composite ops are decomposed (the reference
+         * interpreter, the oracle, runs them as written). */
+        if (ok && (native || (run && strcmp(target, "ref")))) {
+            dl_pass_opts popts = {.time_passes = time_passes};
+            ok = pass_run_pipeline(m, strcmp(mode, "0") ? "decompose,fold,simplify,cse,dce" : "decompose",
+                                   &popts, diag);
+        }
         if (ok && emit && !strcmp(emit, "dot"))
             ir_print_dot(stdout, m);
         else if (ok && native) {

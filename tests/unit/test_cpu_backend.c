@@ -1,7 +1,9 @@
 /* The table-driven backend test: every golden case (every op of the IR) and a set of fused
  * chains on random inputs with several batch sizes, run on the CPU backend, unfused (-O0) and
- * fused, and compared with the reference interpreter, the oracle. */
+ * fused, and compared with the reference interpreter, the oracle. The reference runs the
+ * function as written; the backend a copy after the decompose pass, as `dlc run` does. */
 #include "codegen/cpu/cpu.h"
+#include "passes/pass.h"
 #include "runtime/npy.h"
 #include "support/file.h"
 #include "tests/unit/check.h"
@@ -83,13 +85,14 @@ static void free_all(cg_tensor *t, int n)
 /* Runs f on each argument set with the reference and with the CPU backend, compiled once
  * unfused (-O0) and once fused; compares the results and the arguments afterwards (buffer
  * updates). A set the reference refuses (a division by zero, an index out of range) is skipped. */
-static bool check_backend(const dl_func *f, int nsets, cg_tensor (*sets)[16], const char *const *what)
+static bool check_backend(const dl_func *f, const dl_func *lowered, int nsets, cg_tensor (*sets)[16],
+                          const char *const *what)
 {
     int na = f->nargs, nr = f->nresults;
     char err[512];
     bool ok = true;
     for (int fuse = 0; fuse < 2 && ok; fuse++) {
-        cg_cpu *p = cg_cpu_compile(f, fuse, err, sizeof err);
+        cg_cpu *p = cg_cpu_compile(lowered, fuse, err, sizeof err);
         if (!p) {
             fprintf(stderr, "%s: compile: %s\n", what[0], err);
             return false;
@@ -119,12 +122,13 @@ static bool check_backend(const dl_func *f, int nsets, cg_tensor (*sets)[16], co
     return ok;
 }
 
-static dl_module *parse(const char *name, const char *text, size_t len)
+static dl_module *parse(const char *name, const char *text, size_t len, bool decompose)
 {
     dl_diag *diag = sup_diag_create(stderr);
     const char *n = sup_diag_add_source(diag, name, text, len);
     dl_module *m = ir_parse(n, text, len, diag);
-    if (m && !ir_verify(m, diag)) {
+    dl_pass_opts opts = {.verify_each = true};
+    if (m && (!ir_verify(m, diag) || (decompose && !pass_run_pipeline(m, "decompose", &opts, diag)))) {
         ir_module_destroy(m);
         m = NULL;
     }
@@ -151,12 +155,13 @@ static int run_goldens(void)
             snprintf(what, sizeof what, "%s/%s", ops[i]->d_name, cs[k]->d_name);
             size_t len;
             char *text = sup_read_file(path, &len);
-            dl_module *m = text ? parse(path, text, len) : NULL;
+            dl_module *m = text ? parse(path, text, len, false) : NULL;
+            dl_module *low = text ? parse(path, text, len, true) : NULL;
             sup_free(text);
-            dl_func *f = m ? ir_func_find(m, "case") : NULL;
-            CHECK(f != NULL);
+            dl_func *f = m ? ir_func_find(m, "case") : NULL, *lf = low ? ir_func_find(low, "case") : NULL;
+            CHECK(f != NULL && lf != NULL);
             cg_tensor args[16];
-            bool ok = f && f->nargs <= 16;
+            bool ok = f && lf && f->nargs <= 16;
             for (int a = 0; ok && a < f->nargs; a++) {
                 char in[1700], err[512];
                 snprintf(in, sizeof in, "%s/in%d.npy", dir, a);
@@ -167,10 +172,11 @@ static int run_goldens(void)
                     args[a].type.dim[d] = ir_dim_const(h.shape[d]);
             }
             const char *whats[1] = {what};
-            CHECK(ok && check_backend(f, 1, (cg_tensor(*)[16])args, whats));
+            CHECK(ok && check_backend(f, lf, 1, (cg_tensor(*)[16])args, whats));
             for (int a = 0; ok && a < f->nargs; a++)
                 free(args[a].data);
             ir_module_destroy(m);
+            ir_module_destroy(low);
             cases++;
             free(cs[k]);
         }
@@ -272,11 +278,13 @@ static double rnd(void)
 
 static int run_chains(void)
 {
-    dl_module *m = parse("chains.dlir", chains, strlen(chains));
-    CHECK(m != NULL);
+    dl_module *m = parse("chains.dlir", chains, strlen(chains), false);
+    dl_module *low = parse("chains.dlir", chains, strlen(chains), true);
+    CHECK(m != NULL && low != NULL);
     int n = 0;
     static const int64_t sizes[MAX_SETS] = {1, 3, 17, 64};
-    for (dl_func *f = m ? m->first : NULL; f; f = f->next) {
+    for (dl_func *f = m && low ? m->first : NULL, *lf = low ? low->first : NULL; f && lf;
+         f = f->next, lf = lf->next) {
         CHECK(f->nargs <= 16 && f->nresults <= 16);
         cg_tensor sets[MAX_SETS][16];
         char names[MAX_SETS][128];
@@ -300,12 +308,13 @@ static int run_chains(void)
             snprintf(names[s], sizeof names[s], "@%s with N=%lld", f->name, (long long)sizes[s]);
             whats[s] = names[s];
         }
-        CHECK(check_backend(f, MAX_SETS, sets, whats));
+        CHECK(check_backend(f, lf, MAX_SETS, sets, whats));
         for (int s = 0; s < MAX_SETS; s++)
             free_all(sets[s], f->nargs);
         n += MAX_SETS;
     }
     ir_module_destroy(m);
+    ir_module_destroy(low);
     return n;
 }
 

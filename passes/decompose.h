@@ -1,0 +1,42 @@
+/* What the decompose pass's rule files share: a cursor that builds new ops in front of the op
+ * being rewritten (with its location and checkpoint region), and short constructors for the
+ * ops and attributes rules use. A construction that fails shape inference is a bug in a rule
+ * and asserts. */
+#ifndef DLC_PASSES_DECOMPOSE_H
+#define DLC_PASSES_DECOMPOSE_H
+
+#include "ir/ir.h"
+
+typedef struct dc {
+    dl_func *f;
+    dl_op   *at;          /* the op being rewritten: new ops go in front of it */
+} dc;
+
+/* Attributes; names and strings are interned in the module. */
+dl_attr dc_int(dc *c, const char *name, int64_t v);
+dl_attr dc_ints(dc *c, const char *name, int n, const int64_t *v);
+dl_attr dc_float(dc *c, const char *name, double v);
+dl_attr dc_bool(dc *c, const char *name, bool v);
+dl_attr dc_str(dc *c, const char *name, const char *v);
+dl_attr dc_dtype(dc *c, const char *name, dl_dtype v);
+dl_attr dc_shape(dc *c, const char *name, const dl_type *like);   /* like's dimensions */
+
+/* One op, its result type inferred; returns its first result. */
+dl_value *dc_op(dc *c, dl_opcode code, int nin, dl_value *const *in, int nattr, const dl_attr *attr);
+dl_value *dc_un(dc *c, dl_opcode code, dl_value *x);
+dl_value *dc_bin(dc *c, dl_opcode code, dl_value *a, dl_value *b);
+dl_value *dc_where(dc *c, dl_value *cond, dl_value *a, dl_value *b);
+dl_value *dc_scalar(dc *c, double v, dl_dtype t);                   /* a rank-0 constant */
+dl_value *dc_cast(dc *c, dl_value *x, dl_dtype t);                  /* x itself if already t */
+dl_value *dc_reshape(dc *c, dl_value *x, const dl_type *like);      /* to like's dimensions */
+/* sum, mean, max, ... over dims[0..n) (n < 0: every dimension). */
+dl_value *dc_reduce(dc *c, dl_opcode code, dl_value *x, int n, const int64_t *dims, bool keepdim);
+
+/* The rules: each returns false when `op` stays as it is, else fills res[0..op->nres) with
+ * values of exactly op's result types. */
+bool dc_reduction(dc *c, dl_op *op, dl_value **res);     /* decompose.c */
+bool dc_batch_norm(dc *c, dl_op *op, dl_value **res);    /* decompose.c */
+bool dc_linear(dc *c, dl_op *op, dl_value **res);        /* decompose.c: matmul, conv dtypes */
+bool dc_loss(dc *c, dl_op *op, dl_value **res);          /* decompose_loss.c: losses, metrics */
+
+#endif
