@@ -401,30 +401,48 @@ char *cg_gemm_print_kernel(cg_jit *j, const cg_gemm_params *p, bool want_asm, ch
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* B[0:kc, 0:nc] into NR-wide slivers [s][k][NR], zero-padded past nc. */
-static void pack_b(const float *B, int64_t ldb, int64_t kc, int64_t nc, int nr, float *dst,
+/* B[0:kc, 0:nc] (element (k, j) at B[k * rs + j * cs]) into NR-wide slivers [s][k][NR],
+ * zero-padded past nc. Row-major B copies rows; a transposed one (rs == 1) walks its columns. */
+static void pack_b(const float *B, int64_t rs, int64_t cs, int64_t kc, int64_t nc, int nr, float *dst,
                    int64_t s0, int64_t s1)
 {
     for (int64_t s = s0; s < s1; s++) {
         int64_t j0 = s * nr, w = min64(nr, nc - j0);
         float *d = dst + s * nr * kc;
-        for (int64_t k = 0; k < kc; k++, d += nr) {
-            memcpy(d, B + k * ldb + j0, (size_t)w * sizeof *d);
-            for (int64_t j = w; j < nr; j++)
-                d[j] = 0;
+        if (cs == 1) {
+            for (int64_t k = 0; k < kc; k++, d += nr) {
+                memcpy(d, B + k * rs + j0, (size_t)w * sizeof *d);
+                for (int64_t j = w; j < nr; j++)
+                    d[j] = 0;
+            }
+            continue;
+        }
+        for (int64_t j = 0; j < nr; j++) {
+            const float *src = B + (j0 + j) * cs;
+            for (int64_t k = 0; k < kc; k++)
+                d[k * nr + j] = j < w ? src[k * rs] : 0;
         }
     }
 }
 
-/* A[0:mc, 0:kc] into MR-tall slivers [s][k][MR], zero-padded past mc. */
-static void pack_a(const float *A, int64_t lda, int64_t mc, int64_t kc, int mr, float *dst)
+/* A[0:mc, 0:kc] (element (i, k) at A[i * rs + k * cs]) into MR-tall slivers [s][k][MR],
+ * zero-padded past mc. */
+static void pack_a(const float *A, int64_t rs, int64_t cs, int64_t mc, int64_t kc, int mr, float *dst)
 {
     for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += mr * kc) {
         int64_t h = min64(mr, mc - i0);
+        if (rs == 1 && cs != 1) {
+            for (int64_t k = 0; k < kc; k++) {
+                const float *src = A + i0 + k * cs;
+                for (int64_t r = 0; r < mr; r++)
+                    dst[k * mr + r] = r < h ? src[r] : 0;
+            }
+            continue;
+        }
         for (int64_t r = 0; r < h; r++) {
-            const float *s = A + (i0 + r) * lda;
+            const float *src = A + (i0 + r) * rs;
             for (int64_t k = 0; k < kc; k++)
-                dst[k * mr + r] = s[k];
+                dst[k * mr + r] = src[k * cs];
         }
         for (int64_t r = h; r < mr; r++)
             for (int64_t k = 0; k < kc; k++)
@@ -437,7 +455,7 @@ typedef struct step {
     cg_gemm     *g;
     const float *A, *B;
     float       *C;
-    int64_t      M, lda, ldb, ldc;
+    int64_t      M, rsa, csa, rsb, csb, ldc;
     int64_t      kc, nc, pc, jc;
     int64_t      n_ic, n_jg, slivers;   /* items = n_ic x n_jg; slivers of NR in the B block */
     int64_t      add, pass;
@@ -447,7 +465,8 @@ static void pack_b_task(void *ctx, int64_t s0, int64_t s1, int thread)
 {
     (void)thread;
     step *st = ctx;
-    pack_b(st->B + st->pc * st->ldb + st->jc, st->ldb, st->kc, st->nc, st->g->p.nr, st->g->b, s0, s1);
+    pack_b(st->B + st->pc * st->rsb + st->jc * st->csb, st->rsb, st->csb, st->kc, st->nc, st->g->p.nr,
+           st->g->b, s0, s1);
 }
 
 /* Items are (A block ic, group of B slivers jg), ic-major, so a thread's consecutive items mostly
@@ -462,7 +481,7 @@ static void compute_task(void *ctx, int64_t it0, int64_t it1, int thread)
         int64_t ic = it / st->n_jg, jg = it % st->n_jg;
         int64_t i0 = ic * p->mc, mc = min64(p->mc, st->M - i0);
         if (ts->pass != st->pass || ts->ic != ic) {
-            pack_a(st->A + i0 * st->lda + st->pc, st->lda, mc, st->kc, p->mr, ts->a);
+            pack_a(st->A + i0 * st->rsa + st->pc * st->csa, st->rsa, st->csa, mc, st->kc, p->mr, ts->a);
             ts->pass = st->pass;
             ts->ic = ic;
         }
@@ -515,6 +534,13 @@ static void run_on(rt_pool *pool, bool parallel, int64_t n, rt_pool_fn *fn, void
 bool cg_gemm_run(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
+    return cg_gemm_run_strided(g, pool, M, N, K, A, lda, 1, B, ldb, 1, C, ldc);
+}
+
+bool cg_gemm_run_strided(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                         int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
+                         int64_t ldc)
+{
     if (M <= 0 || N <= 0)
         return true;
     if (K <= 0) {
@@ -531,7 +557,8 @@ bool cg_gemm_run(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, con
         pthread_mutex_unlock(&g->lock);
         return false;
     }
-    step st = {.g = g, .A = A, .B = B, .C = C, .M = M, .lda = lda, .ldb = ldb, .ldc = ldc};
+    step st = {.g = g, .A = A, .B = B, .C = C, .M = M, .rsa = rsa, .csa = csa, .rsb = rsb, .csb = csb,
+               .ldc = ldc};
     st.n_ic = cdiv(M, p->mc);
     for (int64_t jc = 0; jc < N; jc += p->nc) {
         st.jc = jc;

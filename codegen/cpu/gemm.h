@@ -43,6 +43,13 @@ const cg_gemm_params *cg_gemm_get_params(const cg_gemm *g);
 bool cg_gemm_run(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
 
+/* The same with any strides: element (i, k) of A is A[i * rsa + k * csa], (k, j) of B is
+ * B[k * rsb + j * csb]. Packing reads them, so a transposed operand (csa or csb not 1) costs no
+ * copy of its own: x @ w.T reads w where it lies. */
+bool cg_gemm_run_strided(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                         int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
+                         int64_t ldc);
+
 /* The micro-kernel for `p` as optimized LLVM IR (want_asm false) or as the assembly of j's CPU,
  * for inspection and FileCheck tests. malloc'd, the caller frees; NULL with a message in err. */
 char *cg_gemm_print_kernel(cg_jit *j, const cg_gemm_params *p, bool want_asm, char *err,

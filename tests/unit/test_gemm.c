@@ -16,21 +16,28 @@ static float rnd(void)
     return (float)((seed >> 8) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
-/* One C = A @ B with leading dimensions padded by `pad`; C starts as NaN so a missed store shows,
- * and the padding around C must survive untouched. */
-static void check_shape(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, int64_t pad)
+/* One C = A @ B with leading dimensions padded by `pad`, A and/or B stored transposed (ta, tb:
+ * read through cg_gemm_run_strided); C starts as NaN so a missed store shows, and the padding
+ * around C must survive untouched. */
+static void check_shape(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, int64_t pad, bool ta,
+                        bool tb)
 {
-    int64_t lda = K + pad, ldb = N + pad, ldc = N + pad;
-    float *A = malloc(sizeof(float) * (size_t)(M * lda + 1));
-    float *B = malloc(sizeof(float) * (size_t)(K * ldb + 1));
+    int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    int64_t arows = ta ? K : M, brows = tb ? N : K;
+    float *A = malloc(sizeof(float) * (size_t)(arows * lda + 1));
+    float *B = malloc(sizeof(float) * (size_t)(brows * ldb + 1));
     float *C = malloc(sizeof(float) * (size_t)(M * ldc + 1));
-    for (int64_t i = 0; i < M * lda; i++)
+    for (int64_t i = 0; i < arows * lda; i++)
         A[i] = rnd();
-    for (int64_t i = 0; i < K * ldb; i++)
+    for (int64_t i = 0; i < brows * ldb; i++)
         B[i] = rnd();
     for (int64_t i = 0; i < M * ldc; i++)
         C[i] = NAN;
-    CHECK(cg_gemm_run(g, pool, M, N, K, A, lda, B, ldb, C, ldc));
+    int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1, rsb = tb ? 1 : ldb, csb = tb ? ldb : 1;
+    if (ta || tb)
+        CHECK(cg_gemm_run_strided(g, pool, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc));
+    else
+        CHECK(cg_gemm_run(g, pool, M, N, K, A, lda, B, ldb, C, ldc));
     /* Inputs in [-1, 1]: the float error of a K-term dot product grows like K * eps. */
     double tol = 1e-6 * (double)(K + 4) * 4;
     int bad = 0;
@@ -38,7 +45,7 @@ static void check_shape(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t
         for (int64_t j = 0; j < N && bad < 5; j++) {
             double ref = 0;
             for (int64_t k = 0; k < K; k++)
-                ref += (double)A[i * lda + k] * (double)B[k * ldb + j];
+                ref += (double)A[i * rsa + k * csa] * (double)B[k * rsb + j * csb];
             double got = C[i * ldc + j];
             if (!(fabs(got - ref) <= tol)) {
                 bad++;
@@ -71,7 +78,8 @@ static void check_all(cg_gemm *g, rt_pool *pool)
 {
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
         for (int64_t pad = 0; pad <= 3; pad += 3)
-            check_shape(g, pool, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], pad);
+            for (int t = 0; t < 4; t++)
+                check_shape(g, pool, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], pad, t & 1, t & 2);
 }
 
 static int print_kernel(bool want_asm)
