@@ -128,18 +128,32 @@ static bool native_conv(const dl_op *op)
     return op->res[0].type.dtype == DL_F32;
 }
 
-/* gather, index_select, embedding and one_hot, with i64 or i32 indices (codegen/cpu/index.c). */
+/* gather, index_select, embedding and one_hot (codegen/cpu/index.c): data of any dtype, indices
+ * of any integer dtype (i64 and i32 as PyTorch takes them; i8 and u8 as the shape rules do). */
 static bool native_index(const dl_op *op)
 {
-    (void)op;
-    return false;
+    const dl_value *idx = op->code == DL_OP_GATHER || op->code == DL_OP_INDEX_SELECT ? op->in[1]
+                        : op->code == DL_OP_EMBEDDING || op->code == DL_OP_ONE_HOT ? op->in[0] : NULL;
+    return idx && ir_dtype_is_int(idx->type.dtype);
 }
 
-/* scaled_dot_product_attention on float operands (codegen/cpu/attention.c). */
+/* scaled_dot_product_attention on float operands (codegen/cpu/attention.c): every form the
+ * shape rule admits (f32, f64, f16, bf16; a bool or same-dtype float mask; broadcast batches),
+ * with head dimensions E and Ev up to 1024 when constant (the kernel keeps about 128 rows of
+ * each on the stack); symbolic ones are taken on trust. */
 static bool native_attention(const dl_op *op)
 {
-    (void)op;
-    return false;
+    if (op->code != DL_OP_SDPA || op->nres != 1 || op->nin < 3 || op->nin > 4 ||
+        !ir_dtype_is_float(op->in[0]->type.dtype) || op->res[0].type.rank < 2)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (op->in[i]->type.dtype != op->in[0]->type.dtype || op->in[i]->type.rank < 2)
+            return false;
+    const dl_type *q = &op->in[0]->type, *v = &op->in[2]->type;
+    dl_dim e = q->dim[q->rank - 1], ev = v->dim[v->rank - 1];
+    if ((e.n == 0 && e.c > 1024) || (ev.n == 0 && ev.c > 1024))
+        return false;
+    return op->nin == 3 || op->in[3]->type.dtype == DL_BOOL || op->in[3]->type.dtype == op->in[0]->type.dtype;
 }
 
 bool cg_program_is_view(const dl_op *op)
@@ -148,11 +162,12 @@ bool cg_program_is_view(const dl_op *op)
            op->code == DL_OP_UNSQUEEZE;
 }
 
-/* expand and broadcast_to are the identity with broadcasting: elementwise kernels do them. */
+/* expand and broadcast_to are the identity with broadcasting: elementwise kernels do them. A
+ * constant is a leaf the kernel computes in place; dropout draws its mask from the position. */
 static bool fusible(const dl_op *op)
 {
     return ((ir_op_info(op->code)->props & P_ELEM) && op->nres == 1) || op->code == DL_OP_EXPAND ||
-           op->code == DL_OP_BROADCAST_TO;
+           op->code == DL_OP_BROADCAST_TO || op->code == DL_OP_CONSTANT || op->code == DL_OP_DROPOUT;
 }
 
 static bool native_copy(const dl_op *op)
@@ -165,16 +180,32 @@ static bool native_copy(const dl_op *op)
            op->res[0].type.rank > 0;
 }
 
+static bool is_splat(const dl_op *op)
+{
+    return op->code == DL_OP_CONSTANT && ir_attr_find(op->nattr, op->attr, "value")->n == 1;
+}
+
+static bool uses(const dl_op *op, const dl_op *def)
+{
+    for (int i = 0; i < op->nin; i++)
+        if (op->in[i] == &def->res[0])
+            return true;
+    return false;
+}
+
 /* Whether `op` can join the chain ending in `last`: it uses last's result, which nothing else
- * uses, and computes the same shape. */
+ * uses, and computes the same shape. A splat constant (one value everywhere) is a leaf: it joins
+ * when the op after it uses it and extends the chain (the frontend puts constants just before
+ * their use), and that op may broadcast it from any shape. */
 static bool extends(const dl_op *last, const dl_op *op)
 {
     if (!last || !fusible(op) || last->res[0].nuses != 1)
         return false;
-    bool uses = false;
-    for (int i = 0; i < op->nin; i++)
-        uses |= op->in[i] == &last->res[0];
-    return uses && ir_type_eq(&last->res[0].type, &op->res[0].type) &&
+    if (is_splat(op))
+        return op->res[0].nuses == 1 && op->next && uses(op->next, op) && extends(last, op->next);
+    if (is_splat(last))
+        return uses(op, last);
+    return uses(op, last) && ir_type_eq(&last->res[0].type, &op->res[0].type) &&
            last->res[0].type.rank == op->res[0].type.rank;
 }
 
@@ -193,8 +224,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
             continue;
         cg_kernel *last = p->nkernels ? &p->kernels[p->nkernels - 1] : NULL;
         /* Chains stay under 30 ops, so their distinct inputs (at most 2 new per op, 3 for the
-         * first) fit the 64 slots below. */
-        if (fuse && last && last->kind == CG_K_ELEMENTWISE && last->nops < 30 &&
+         * first) fit the 64 slots below; a constant joins with room for the op that uses it. */
+        if (fuse && last && last->kind == CG_K_ELEMENTWISE && last->nops < 30 - (op->code == DL_OP_CONSTANT) &&
             extends(last->ops[last->nops - 1], op)) {
             last->ops = sup_arena_grow(a, last->ops, sizeof *last->ops * (size_t)last->nops,
                                        sizeof *last->ops * (size_t)(last->nops + 1));

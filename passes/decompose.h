@@ -27,10 +27,15 @@ dl_value *dc_un(dc *c, dl_opcode code, dl_value *x);
 dl_value *dc_bin(dc *c, dl_opcode code, dl_value *a, dl_value *b);
 dl_value *dc_where(dc *c, dl_value *cond, dl_value *a, dl_value *b);
 dl_value *dc_scalar(dc *c, double v, dl_dtype t);                   /* a rank-0 constant */
+/* A constant of type t holding v[0..n) (copied), n == 1 being a splat. */
+dl_value *dc_constant(dc *c, const dl_type *t, int n, const double *v);
 dl_value *dc_cast(dc *c, dl_value *x, dl_dtype t);                  /* x itself if already t */
 dl_value *dc_reshape(dc *c, dl_value *x, const dl_type *like);      /* to like's dimensions */
 /* sum, mean, max, ... over dims[0..n) (n < 0: every dimension). */
 dl_value *dc_reduce(dc *c, dl_opcode code, dl_value *x, int n, const int64_t *dims, bool keepdim);
+/* The product of dims[0..n) as a rank-0 value of dtype t: a constant when they are static,
+ * else computed at run time (one i64 sum over each symbol, N elements for N). */
+dl_value *dc_numel(dc *c, int n, const dl_dim *dims, dl_dtype t);
 
 /* The rules: each returns false when `op` stays as it is, else fills res[0..op->nres) with
  * values of exactly op's result types. */

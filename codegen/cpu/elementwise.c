@@ -4,13 +4,65 @@
 #include "codegen/cpu/elementwise.h"
 
 #include "codegen/cpu/emit.h"
+#include "passes/eval.h"
+#include "support/alloc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 static double attr_f(const dl_op *op, const char *name) { return IR_OP_ATTR(float, op, name); }
 
-static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a)
+/* Word i % 4 of Philox4x32-10 at `key`, counter (stream, i / 4), as support/philox.c computes it:
+ * each 32x32 -> 64-bit product is a zext and a mul, which vectorize (vpmuludq). */
+static LLVMValueRef philox_word(cg_em *e, LLVMValueRef key, uint64_t stream, LLVMValueRef i)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef n32 = cg_em_i64(e, 32), ctr = LLVMBuildLShr(b, i, cg_em_i64(e, 2), "ctr");
+    LLVMValueRef c[4] = {LLVMBuildTrunc(b, ctr, e->i32, ""),
+                         LLVMBuildTrunc(b, LLVMBuildLShr(b, ctr, n32, ""), e->i32, ""),
+                         LLVMConstInt(e->i32, (uint32_t)stream, 0), LLVMConstInt(e->i32, stream >> 32, 0)};
+    LLVMValueRef k0 = LLVMBuildTrunc(b, key, e->i32, "k0");
+    LLVMValueRef k1 = LLVMBuildTrunc(b, LLVMBuildLShr(b, key, n32, ""), e->i32, "k1");
+    for (int r = 0; r < 10; r++) {
+        LLVMValueRef p0 = LLVMBuildNUWMul(b, LLVMBuildZExt(b, c[0], e->i64, ""), cg_em_i64(e, 0xD2511F53), "");
+        LLVMValueRef p1 = LLVMBuildNUWMul(b, LLVMBuildZExt(b, c[2], e->i64, ""), cg_em_i64(e, 0xCD9E8D57), "");
+        LLVMValueRef hi0 = LLVMBuildTrunc(b, LLVMBuildLShr(b, p0, n32, ""), e->i32, "");
+        LLVMValueRef hi1 = LLVMBuildTrunc(b, LLVMBuildLShr(b, p1, n32, ""), e->i32, "");
+        LLVMValueRef n0 = LLVMBuildXor(b, LLVMBuildXor(b, hi1, c[1], ""), k0, "");
+        LLVMValueRef n2 = LLVMBuildXor(b, LLVMBuildXor(b, hi0, c[3], ""), k1, "");
+        c[1] = LLVMBuildTrunc(b, p1, e->i32, "");
+        c[3] = LLVMBuildTrunc(b, p0, e->i32, "");
+        c[0] = n0, c[2] = n2;
+        k0 = LLVMBuildAdd(b, k0, LLVMConstInt(e->i32, 0x9E3779B9u, 0), "");
+        k1 = LLVMBuildAdd(b, k1, LLVMConstInt(e->i32, 0xBB67AE85u, 0), "");
+    }
+    LLVMValueRef w = LLVMBuildAnd(b, i, cg_em_i64(e, 3), ""), word = c[3];
+    for (int k = 2; k >= 0; k--)
+        word = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, w, cg_em_i64(e, k), ""), c[k], word, "");
+    return word;
+}
+
+/* dropout at output position i (docs/ir.md): kept iff (word >> 8) 2^-24 >= p, that is iff
+ * word >> 8 >= ceil(p 2^24), an exact integer test; kept values are x / (1 - p) in double,
+ * rounded, as the reference computes them. */
+static LLVMValueRef dropout(cg_em *e, const dl_op *op, LLVMValueRef x, LLVMValueRef key, LLVMValueRef i)
+{
+    LLVMBuilderRef b = e->b;
+    double p = attr_f(op, "p"), t = ceil(p * 0x1p24);
+    uint32_t thr = !(t > 0) ? (p == p ? 0 : (1u << 24) + 1) : t > 0x1p24 ? (1u << 24) + 1 : (uint32_t)t;
+    LLVMValueRef u = LLVMBuildLShr(b, philox_word(e, key, (uint64_t)IR_OP_ATTR(int, op, "stream"), i),
+                                   LLVMConstInt(e->i32, 8, 0), "");
+    LLVMValueRef keep = LLVMBuildICmp(b, LLVMIntUGE, u, LLVMConstInt(e->i32, thr, 0), "keep");
+    LLVMTypeRef t0 = LLVMTypeOf(x);
+    LLVMValueRef xd = t0 == e->f64 ? x : LLVMBuildFPExt(b, x, e->f64, "");
+    LLVMValueRef v = LLVMBuildFDiv(b, xd, LLVMConstReal(e->f64, 1 - p), "");
+    v = t0 == e->f64 ? v : LLVMBuildFPTrunc(b, v, t0, "");
+    return LLVMBuildSelect(b, keep, v, LLVMConstReal(t0, 0), "");
+}
+
+/* The op's value at output position i (the linear index: every op of a chain has its type). */
+static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a, LLVMValueRef i)
 {
     dl_dtype dt = op->in[op->code == DL_OP_WHERE ? 1 : 0]->type.dtype;
     bool fl = ir_dtype_is_float(dt), isbool = dt == DL_BOOL;
@@ -31,9 +83,9 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a)
     case DL_OP_SQRT: return cg_em_intrinsic1(e, "llvm.sqrt", x);
     case DL_OP_SIN: return cg_em_intrinsic1(e, "llvm.sin", x);
     case DL_OP_COS: return cg_em_intrinsic1(e, "llvm.cos", x);
-    case DL_OP_LOG1P: return cg_em_libm(e, "log1p", x);
-    case DL_OP_TANH: return cg_em_libm(e, "tanh", x);
-    case DL_OP_ERF: return cg_em_libm(e, "erf", x);
+    case DL_OP_LOG1P: return cg_em_log1p(e, x);
+    case DL_OP_TANH: return cg_em_tanh(e, x);
+    case DL_OP_ERF: return cg_em_erf(e, x);
     case DL_OP_RSQRT: return LLVMBuildFDiv(b, one, cg_em_intrinsic1(e, "llvm.sqrt", x), "");
     case DL_OP_SIGMOID:
         return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, cg_em_intrinsic1(e, "llvm.exp", LLVMBuildFNeg(b, x, "")), ""), "");
@@ -53,9 +105,9 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a)
             LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
             inner = LLVMBuildFMul(b, LLVMConstReal(t, 0.7978845608028654),
                                   LLVMBuildFAdd(b, x, LLVMBuildFMul(b, LLVMConstReal(t, 0.044715), x3, ""), ""), "");
-            inner = cg_em_libm(e, "tanh", inner);
+            inner = cg_em_tanh(e, inner);
         } else
-            inner = cg_em_libm(e, "erf", LLVMBuildFMul(b, x, LLVMConstReal(t, 0.7071067811865476), ""));
+            inner = cg_em_erf(e, LLVMBuildFMul(b, x, LLVMConstReal(t, 0.7071067811865476), ""));
         return LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, inner, ""), "");
     }
     case DL_OP_SIGN: {
@@ -114,8 +166,53 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a)
         return fl ? LLVMBuildFCmp(b, fp[k], x, y, "") : LLVMBuildICmp(b, isbool ? bp[k] : ip[k], x, y, "");
     }
     case DL_OP_WHERE: return LLVMBuildSelect(b, a[0], a[1], a[2], "");
+    case DL_OP_DROPOUT: return dropout(e, op, x, y, i);
     default: return NULL;
     }
+}
+
+/* A constant's value `v` as the reference stores it, in the storage type of t (bf16 as its bits). */
+static LLVMValueRef stored_constant(cg_em *e, dl_dtype t, double v)
+{
+    double r = pass_round_to(t, v);
+    switch (t) {
+    case DL_F32: case DL_F64: case DL_F16: return LLVMConstReal(cg_em_storage_type(e, t), r);
+    case DL_BF16: {
+        float f = (float)r;
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        return LLVMConstInt(e->i16, (u >> 16) | (f != f ? 0x40 : 0), 0);
+    }
+    default:
+        return LLVMConstInt(cg_em_storage_type(e, t), (unsigned long long)(r >= 0x1p63 ? INT64_MAX : (int64_t)r), 1);
+    }
+}
+
+/* A constant at output position i: a splat is an LLVM constant; other values are a private
+ * constant array in the dtype's storage type, read at i (the constant has the chain's type). */
+static LLVMValueRef constant(cg_em *e, const dl_op *op, LLVMValueRef i, const char *name)
+{
+    const dl_attr *a = ir_attr_find(op->nattr, op->attr, "value");
+    dl_dtype t = op->res[0].type.dtype;
+    if (a->n == 1) {
+        double r = pass_round_to(t, a->u.floats[0]);
+        LLVMTypeRef ct = cg_em_compute_type(e, t);
+        return ct == e->i1 ? LLVMConstInt(ct, r != 0, 0) : ct == e->i64 ?
+               LLVMConstInt(ct, (unsigned long long)(r >= 0x1p63 ? INT64_MAX : (int64_t)r), 1) : LLVMConstReal(ct, r);
+    }
+    LLVMValueRef *v = sup_malloc(sizeof *v * (size_t)a->n);
+    if (!v)
+        return NULL;
+    for (int k = 0; k < a->n; k++)
+        v[k] = stored_constant(e, t, a->u.floats[k]);
+    LLVMValueRef init = LLVMConstArray2(cg_em_storage_type(e, t), v, (uint64_t)a->n);
+    sup_free(v);
+    LLVMValueRef g = LLVMAddGlobal(e->m, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    return cg_em_load(e, g, t, i);
 }
 
 /* ---- the kernel ------------------------------------------------------------------------ */
@@ -131,10 +228,18 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     int r = ot->rank;
     LLVMValueRef bufs = LLVMGetParam(fn, 0);
     /* Pointers, named after their buffers. */
-    LLVMValueRef inptr[64], outptr;
+    LLVMValueRef inptr[64], outptr, once[64] = {0};
     for (int i = 0; i < k->nin; i++)
         inptr[i] = cg_em_buffer(&e, bufs, k->in[i]);
     outptr = cg_em_buffer(&e, bufs, outv);
+    /* Inputs of one element (scalars, dropout's key) are read once, before the loops. */
+    for (int i = 0; i < k->nin; i++) {
+        bool single = true;
+        for (int d = 0; d < k->in[i]->type.rank; d++)
+            single &= is_one(k->in[i]->type.dim[d]);
+        if (single)
+            once[i] = cg_em_load(&e, inptr[i], k->in[i]->type.dtype, cg_em_i64(&e, 0));
+    }
 
     /* Output extents: rows (all but the last dimension) by a contiguous inner run. */
     LLVMValueRef od[DL_MAX_RANK] = {0};
@@ -175,31 +280,36 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     cg_loop li = cg_em_loop_begin(&e, fn, inner, "col");
 
     /* The chain, in registers. */
-    LLVMValueRef val[64 + 32];
+    LLVMValueRef val[64 + 32], at = LLVMBuildAdd(e.b, orow, li.i, "at");
     const dl_value *key[64 + 32];
     int nval = 0;
     for (int i = 0; i < k->nin; i++) {
         LLVMValueRef idx = inner_step[i] ? LLVMBuildAdd(e.b, base[i], li.i, "") : base[i];
         key[nval] = k->in[i];
-        val[nval++] = cg_em_load(&e, inptr[i], k->in[i]->type.dtype, idx);
+        val[nval++] = once[i] ? once[i] : cg_em_load(&e, inptr[i], k->in[i]->type.dtype, idx);
     }
     for (int o = 0; o < k->nops; o++) {
         const dl_op *op = k->ops[o];
-        LLVMValueRef args[3];
+        LLVMValueRef args[3], v;
         for (int a = 0; a < op->nin; a++)
             for (int q = 0; q < nval; q++)
                 if (key[q] == op->in[a])
                     args[a] = val[q];
-        LLVMValueRef v = emit_op(&e, op, args);
-        if (!v) {
+        if (op->code == DL_OP_CONSTANT) {
+            char name[300];
+            snprintf(name, sizeof name, "%s.value%d", k->name, o);
+            if (!(v = constant(&e, op, at, name)))
+                snprintf(err, errlen, "out of memory");
+        } else if (!(v = emit_op(&e, op, args, at)))
             snprintf(err, errlen, "no elementwise kernel for '%s' (a bug in dlc)", ir_op_info(op->code)->name);
+        if (!v) {
             cg_em_end(&e);
             return false;
         }
         key[nval] = &op->res[0];
         val[nval++] = cg_em_round(&e, v, op->res[0].type.dtype);
     }
-    cg_em_store(&e, outptr, ot->dtype, LLVMBuildAdd(e.b, orow, li.i, ""), val[nval - 1]);
+    cg_em_store(&e, outptr, ot->dtype, at, val[nval - 1]);
     cg_em_loop_end(&e, &li, inner);
     cg_em_loop_end(&e, &lr, rows);
     LLVMBuildRetVoid(e.b);

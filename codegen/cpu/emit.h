@@ -34,6 +34,11 @@ LLVMValueRef cg_em_i64(cg_em *e, int64_t v);
 LLVMValueRef cg_em_intrinsic(cg_em *e, const char *name, LLVMTypeRef t, int n, LLVMValueRef *args);
 LLVMValueRef cg_em_intrinsic1(cg_em *e, const char *name, LLVMValueRef a);
 LLVMValueRef cg_em_libm(cg_em *e, const char *name, LLVMValueRef a);      /* tanhf or tanh, ... */
+/* tanh, erf and log1p: for f32, straight-line IR (within 1.5 ulp) that loops vectorize; for
+ * f64, libm. */
+LLVMValueRef cg_em_tanh(cg_em *e, LLVMValueRef x);
+LLVMValueRef cg_em_erf(cg_em *e, LLVMValueRef x);
+LLVMValueRef cg_em_log1p(cg_em *e, LLVMValueRef x);
 LLVMValueRef cg_em_helper(cg_em *e, const char *name, LLVMValueRef a, LLVMValueRef b); /* i64 (i64, i64) */
 LLVMValueRef cg_em_load(cg_em *e, LLVMValueRef base, dl_dtype t, LLVMValueRef idx);   /* to compute type */
 void         cg_em_store(cg_em *e, LLVMValueRef base, dl_dtype t, LLVMValueRef idx, LLVMValueRef v);
