@@ -209,6 +209,57 @@ static bool extends(const dl_op *last, const dl_op *op)
            last->res[0].type.rank == op->res[0].type.rank;
 }
 
+const dl_op *cg_program_swap_last2(const dl_op *op)
+{
+    if (!op || (op->code != DL_OP_TRANSPOSE && op->code != DL_OP_PERMUTE))
+        return NULL;
+    int r = op->in[0]->type.rank;
+    if (r < 2)
+        return NULL;
+    int64_t perm[DL_MAX_RANK];
+    for (int d = 0; d < r; d++)
+        perm[d] = d;
+    if (op->code == DL_OP_PERMUTE) {
+        const dl_attr *a = ir_attr_find(op->nattr, op->attr, "dims");
+        for (int d = 0; d < r; d++)
+            perm[d] = (a->u.ints[d] % r + r) % r;
+    } else {
+        int64_t d0 = (IR_OP_ATTR(int, op, "dim0") % r + r) % r, d1 = (IR_OP_ATTR(int, op, "dim1") % r + r) % r;
+        perm[d0] = d1, perm[d1] = d0;
+    }
+    for (int d = 0; d + 2 < r; d++)
+        if (perm[d] != d)
+            return NULL;
+    return perm[r - 2] == r - 1 && perm[r - 1] == r - 2 ? op : NULL;
+}
+
+/* A matrix product reads a transposed operand where it lies (the gemm's packing takes any
+ * strides): the transpose's copy kernel goes, and the transpose joins the matmul's kernel, ahead
+ * of it. Only a transpose used by this product alone, and, for the left operand, one the rows
+ * can be walked through (a matrix, or equal batches on both sides). */
+static void absorb_transposes(cg_program *p, cg_kernel *k, sup_arena *a)
+{
+    const dl_op *mm = k->ops[0];
+    for (int i = 0; i < 2; i++) {
+        const dl_op *t = cg_program_swap_last2(mm->in[i]->def);
+        if (!t || mm->in[i]->nuses != 1 || (i == 0 && mm->in[0]->type.rank > 2 && mm->in[1]->type.rank == 2))
+            continue;
+        int at = -1;
+        for (int q = 0; q < p->nkernels - 1; q++)
+            if (p->kernels[q].kind == CG_K_COPY && p->kernels[q].nops == 1 && p->kernels[q].ops[0] == t)
+                at = q;
+        if (at < 0)
+            continue;
+        memmove(&p->kernels[at], &p->kernels[at + 1], sizeof *p->kernels * (size_t)(p->nkernels - 1 - at));
+        k = &p->kernels[--p->nkernels - 1];
+        dl_op **ops = SUP_NEWN(a, dl_op *, (size_t)k->nops + 1);
+        ops[0] = (dl_op *)t;
+        memcpy(ops + 1, k->ops, sizeof *ops * (size_t)k->nops);
+        k->ops = ops;
+        k->nops++;
+    }
+}
+
 cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
 {
     cg_program *p = SUP_NEW(a, cg_program);
@@ -248,6 +299,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
                          .nops = 1};
         k->ops = SUP_NEWN(a, dl_op *, 1);
         k->ops[0] = op;
+        if (fuse && k->kind == CG_K_MATMUL)
+            absorb_transposes(p, k, a);
     }
     /* Inputs and names, now that the groups are final. */
     for (int i = 0; i < p->nkernels; i++) {

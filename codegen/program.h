@@ -10,7 +10,8 @@
 
 typedef enum {
     CG_K_ELEMENTWISE,   /* a chain of elementwise ops, fused: one loop nest, one store */
-    CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches */
+    CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches; the
+                         * transposes it reads its operands through come first in ops */
     CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d or 2-D pooling (codegen/cpu/conv.c) */
     CG_K_COPY,          /* transpose, permute, slice: a strided copy */
@@ -47,6 +48,8 @@ int         cg_program_nbuffers(const dl_func *f);
 bool        cg_program_reduce_run(const dl_op *op, int *first, int *end);
 /* Whether op's result is its first operand's buffer relabelled (row-major data unchanged). */
 bool        cg_program_is_view(const dl_op *op);
+/* op when it is a transpose or permute that swaps the last two dimensions only, else NULL. */
+const dl_op *cg_program_swap_last2(const dl_op *op);
 /* The symbol index of `name` in p->syms, or -1. */
 int         cg_program_sym(const cg_program *p, const char *name);
 

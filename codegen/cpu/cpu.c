@@ -226,9 +226,12 @@ static size_t bytes_of(const cg_tensor *t)
     return n;
 }
 
-/* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. */
-static bool run_matmul(cg_cpu *p, const dl_op *op, void **bufs, const int64_t *syms)
+/* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. An
+ * operand produced by a transpose in the kernel is read through the transpose's input, its
+ * last two strides swapped. */
+static bool run_matmul(cg_cpu *p, const cg_kernel *k, void **bufs, const int64_t *syms)
 {
+    const dl_op *op = k->ops[k->nops - 1];
     const dl_type *at = &op->in[0]->type, *bt = &op->in[1]->type;
     int ra = at->rank, rb = bt->rank;
     int64_t M = eval_dim(p, at->dim[ra - 2], syms), K = eval_dim(p, at->dim[ra - 1], syms);
@@ -236,11 +239,20 @@ static bool run_matmul(cg_cpu *p, const dl_op *op, void **bufs, const int64_t *s
     for (int d = 0; d + 2 < ra; d++)
         batch *= eval_dim(p, at->dim[d], syms);
     const float *A = bufs[op->in[0]->id], *B = bufs[op->in[1]->id];
+    int64_t rsa = K, csa = 1, rsb = N, csb = 1;
+    for (int o = 0; o + 1 < k->nops; o++) {
+        const dl_op *t = k->ops[o];
+        if (&t->res[0] == op->in[0])
+            A = bufs[t->in[0]->id], rsa = 1, csa = M;
+        if (&t->res[0] == op->in[1])
+            B = bufs[t->in[0]->id], rsb = 1, csb = K;
+    }
     float *C = bufs[op->res[0].id];
     if (rb == 2)
-        return cg_gemm_run(p->gemm, p->pool, batch * M, N, K, A, K, B, N, C, N);
+        return cg_gemm_run_strided(p->gemm, p->pool, batch * M, N, K, A, rsa, csa, B, rsb, csb, C, N);
     for (int64_t i = 0; i < batch; i++)
-        if (!cg_gemm_run(p->gemm, p->pool, M, N, K, A + i * M * K, K, B + i * K * N, N, C + i * M * N, N))
+        if (!cg_gemm_run_strided(p->gemm, p->pool, M, N, K, A + i * M * K, rsa, csa, B + i * K * N, rsb, csb,
+                                 C + i * M * N, N))
             return false;
     return true;
 }
@@ -294,7 +306,7 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
         if (k->kind == CG_K_VIEW)
             continue;
         if (k->kind == CG_K_MATMUL) {
-            ok = run_matmul(p, k->ops[0], bufs, syms);
+            ok = run_matmul(p, k, bufs, syms);
             if (!ok)
                 snprintf(err, errlen, "out of memory in a matrix product");
             continue;

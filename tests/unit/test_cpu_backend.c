@@ -477,7 +477,17 @@ static const char *chains =
     "  %0 = constant {value=[0.0, -0.0, inf, -inf, nan, -1.0, -2.0, 1e-40, -1e-40, 3.4e38, -3.4e38, 1e-7,\n"
     "                       -0.999999, 9.5, 3.9, 0.625]} : f32[16]\n"
     "  %1 = tanh %0\n  %2 = erf %0\n  %3 = log1p %0\n  %4 = gelu %0\n  %5 = cast %0 {dtype=bf16}\n"
-    "  %6 = tanh %5\n  %7 = cast %0 {dtype=f16}\n  %8 = erf %7\n  return %1, %2, %3, %4, %6, %8\n}\n";
+    "  %6 = tanh %5\n  %7 = cast %0 {dtype=f16}\n  %8 = erf %7\n  return %1, %2, %3, %4, %6, %8\n}\n"
+    /* Matrix products read through transposes (x @ w.T, x.T @ y, batched, as a permute) without
+     * a copy; a transpose with a second use keeps its copy. */
+    "func @transposed(%x: f32[N, 7], %w: f32[5, 7], %y: f32[N, 3], %b: f32[2, N, 4], %c: f32[2, 6, 4])\n"
+    "    -> (f32[N, 5], f32[7, 3], f32[2, N, 6], f32[2, 4, 4], f32[N, 5], f32[7, N]) {\n"
+    "  %0 = transpose %w {dim0=0, dim1=1}\n  %1 = matmul %x, %0\n"
+    "  %2 = transpose %x {dim0=0, dim1=1}\n  %3 = matmul %2, %y\n"
+    "  %4 = permute %c {dims=[0, 2, 1]}\n  %5 = matmul %b, %4\n"
+    "  %6 = transpose %b {dim0=1, dim1=2}\n  %7 = matmul %6, %b\n"
+    "  %8 = transpose %w {dim0=1, dim1=0}\n  %9 = matmul %x, %8\n  %10 = transpose %x {dim0=0, dim1=1}\n"
+    "  %11 = relu %10\n  return %1, %3, %5, %7, %9, %11\n}\n";
 
 static uint64_t rng = 88172645463325252ull;
 static double rnd(void)
