@@ -24,12 +24,7 @@ static cg_tensor tensor(const dl_value *v, unsigned seed)
     int64_t n = 1;
     for (int d = 0; d < t.type.rank; d++)
         n *= t.type.dim[d].c;
-    float *p = malloc(sizeof *p * (size_t)n);
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)((seed >> 8) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-    }
-    t.data = p;
+    t.data = bench_random(n, seed);
     return t;
 }
 

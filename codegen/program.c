@@ -1,5 +1,6 @@
 /* Planning a function into kernels (see program.h). */
 #include "codegen/program.h"
+#include "passes/decompose.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,23 +35,10 @@ static void add_syms(cg_program *p, const dl_type *t, sup_arena *a)
             }
 }
 
-/* A matmul a native kernel takes: f32, the left operand of rank >= 2 (its leading dimensions
- * fold into the rows) with a matrix on the right, or equal batch dimensions on both sides. */
+/* A matmul a native kernel takes (the decompose pass brings the others to this form). */
 static bool native_matmul(const dl_op *op)
 {
-    if (op->code != DL_OP_MATMUL)
-        return false;
-    const dl_type *a = &op->in[0]->type, *b = &op->in[1]->type;
-    if (a->dtype != DL_F32 || a->rank < 2 || b->rank < 2)
-        return false;
-    if (b->rank == 2)
-        return true;
-    if (a->rank != b->rank)
-        return false;
-    for (int d = 0; d + 2 < a->rank; d++)
-        if (!ir_dim_eq(a->dim[d], b->dim[d]))
-            return false;
-    return true;
+    return op->code == DL_OP_MATMUL && dc_matmul_native(&op->in[0]->type, &op->in[1]->type);
 }
 
 bool cg_program_reduce_run(const dl_op *op, int *first, int *end)

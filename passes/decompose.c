@@ -387,9 +387,7 @@ bool dc_batch_norm(dc *c, dl_op *op, dl_value **res)
 
 /* -- matrix products, convolutions, pooling -- */
 
-/* The matmuls the CPU kernel takes (codegen/program.c, native_matmul): f32, both operands of
- * rank >= 2, and a matrix on the right or equal batch dimensions. */
-static bool native_matmul(const dl_type *a, const dl_type *b)
+bool dc_matmul_native(const dl_type *a, const dl_type *b)
 {
     if (a->dtype != DL_F32 || a->rank < 2 || b->rank < 2)
         return false;
@@ -479,7 +477,7 @@ bool dc_linear(dc *c, dl_op *op, dl_value **res)
         res[0] = dc_cast(c, dc_bin(c, DL_OP_MATMUL, a, b), t);
         return true;
     }
-    if (native_matmul(&a->type, &b->type))
+    if (dc_matmul_native(&a->type, &b->type))
         return false;
     if (a->type.rank == 1)
         a = dc_reshape(c, a, &(dl_type){.rank = 2, .dim = {ir_dim_const(1), a->type.dim[0]}});

@@ -37,6 +37,11 @@ dl_value *dc_reduce(dc *c, dl_opcode code, dl_value *x, int n, const int64_t *di
  * else computed at run time (one i64 sum over each symbol, N elements for N). */
 dl_value *dc_numel(dc *c, int n, const dl_dim *dims, dl_dtype t);
 
+/* The matrix products the backends' kernels take, which dc_linear brings every other to: f32,
+ * both operands of rank >= 2 (the left one's leading dimensions fold into the rows) with a
+ * matrix on the right, or equal batch dimensions on both sides. */
+bool dc_matmul_native(const dl_type *a, const dl_type *b);
+
 /* The rules: each returns false when `op` stays as it is, else fills res[0..op->nres) with
  * values of exactly op's result types. */
 bool dc_reduction(dc *c, dl_op *op, dl_value **res);     /* decompose.c */
