@@ -30,6 +30,7 @@ struct cg_cpu {
     cg_jit        *jit;
     kernel_fn     *fns;          /* per kernel; NULL for reference kernels */
     int            nbufs;
+    bool          *unwritten;    /* per buffer: a transpose a matrix product reads through */
     double         seconds;      /* compile time */
     cg_gemm       *gemm;         /* matrix products, compiled once */
     rt_pool       *pool;         /* the threads kernels split their work across */
@@ -130,10 +131,16 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
         return NULL;
     }
     p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
-    if (!p->fns) {
+    p->unwritten = calloc((size_t)p->nbufs + 1, sizeof *p->unwritten);
+    if (!p->fns || !p->unwritten) {
         snprintf(err, errlen, "out of memory");
         cg_cpu_destroy(p);
         return NULL;
+    }
+    for (int i = 0; i < p->prog->nkernels; i++) {
+        const cg_kernel *k = &p->prog->kernels[i];
+        for (int o = 0; k->kind == CG_K_MATMUL && o + 1 < k->nops; o++)
+            p->unwritten[k->ops[o]->res[0].id] = true;
     }
     for (int i = 0; i < p->prog->nkernels; i++)
         if (jitted(p->prog->kernels[i].kind) &&
@@ -153,6 +160,7 @@ void cg_cpu_destroy(cg_cpu *p)
     rt_pool_destroy(p->pool);
     cg_jit_destroy(p->jit);
     free(p->fns);
+    free(p->unwritten);
     sup_arena_reset(&p->arena);
     free(p);
 }
@@ -277,13 +285,15 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
         bufs[a] = args[a].data;
     bool ok = true;
     /* Every op result gets its buffer up front (planning memory comes with the -O modes); a
-     * view shares its operand's. */
+     * view shares its operand's; a transpose read in place by a matrix product has none. */
     for (dl_op *op = f->first; op && ok; op = op->next)
         for (int r = 0; r < op->nres && ok; r++) {
             if (cg_program_is_view(op)) {
                 bufs[op->res[r].id] = bufs[op->in[0]->id];
                 continue;
             }
+            if (p->unwritten[op->res[r].id])
+                continue;
             cg_tensor t = concrete(p, &op->res[r], NULL, syms);
             size_t n = bytes_of(&t);
             ok = (bufs[op->res[r].id] = calloc(n ? n : 1, 1)) != NULL;
