@@ -202,13 +202,13 @@ int ir_type_str(const dl_type *t, char *buf, size_t n)
 typedef struct op_row {
     const char *name;
     int         min_in, max_in, nres;
-    unsigned    props;
+    unsigned    props, nodiff;
     const char *attrs;
 } op_row;
 
 static const op_row op_rows[] = {
-#define OP(id, name, rule, min_in, max_in, nres, props, attrs) \
-    {name, min_in, max_in, nres, props, attrs},
+#define OP(id, name, rule, grad, nodiff, min_in, max_in, nres, props, attrs) \
+    {name, min_in, max_in, nres, props, nodiff, attrs},
 #include "ir/ops.def"
 #undef OP
 };
@@ -240,7 +240,8 @@ static void build_op_info(void)
     for (int op = 0; op < DL_NOPS; op++) {
         const op_row *r = &op_rows[op];
         dl_op_info *info = &op_info[op];
-        *info = (dl_op_info){r->name, r->min_in, r->max_in, r->nres, r->props, 0, &specs[nspec]};
+        *info = (dl_op_info){r->name, r->min_in, r->max_in, r->nres, r->props, r->nodiff, 0,
+                             &specs[nspec]};
         SUP_ASSERT(strlen(r->attrs) + 1 + ntext <= SPEC_TEXT);
         char *text = spec_text + ntext;
         strcpy(text, r->attrs);

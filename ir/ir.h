@@ -97,7 +97,7 @@ typedef struct dl_attr {
 /* ---- ops ------------------------------------------------------------------------------- */
 
 typedef enum {
-#define OP(id, name, rule, min_in, max_in, nres, props, attrs) DL_OP_##id,
+#define OP(id, name, rule, grad, nodiff, min_in, max_in, nres, props, attrs) DL_OP_##id,
 #include "ir/ops.def"
 #undef OP
     DL_NOPS
@@ -115,6 +115,9 @@ enum {
     P_FLOAT  = 1 << 7,  /* floating-point operands only */
     P_TERM   = 1 << 8,  /* ends a function */
 };
+/* Operands an op never differentiates in (ops.def's fifth column): bit i for operand i. */
+#define ND(i)  (1u << (i))
+#define ND_ALL (~0u)
 
 typedef struct dl_attr_spec {
     const char  *name;
@@ -129,6 +132,7 @@ typedef struct dl_op_info {
     int         min_in, max_in;   /* max_in -1: any number */
     int         nres;             /* -1: decided by the attributes (split) */
     unsigned    props;
+    unsigned    nodiff;           /* ND(i): operand i has no gradient (indices, labels, masks) */
     int         nattr;
     const dl_attr_spec *attr;
 } dl_op_info;

@@ -1102,7 +1102,7 @@ static bool rule_metric(rule_ctx *c)
 
 typedef bool (*rule_fn)(rule_ctx *);
 static const rule_fn rules[] = {
-#define OP(id, name, rule, min_in, max_in, nres, props, attrs) rule,
+#define OP(id, name, rule, grad, nodiff, min_in, max_in, nres, props, attrs) rule,
 #include "ir/ops.def"
 #undef OP
 };
