@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static bool diff_operand(const dl_op *op, int i);
+
 static const gd_rule rules[] = {
 #define OP(id, name, rule, grad, nodiff, min_in, max_in, nres, props, attrs) grad,
 #include "ir/ops.def"
@@ -104,6 +106,79 @@ dl_value *gd_expand_to(gd *g, dl_value *x, const dl_type *to)
     dl_attr a = dc_shape(&g->c, "shape", to);
     x = dc_op(&g->c, DL_OP_BROADCAST_TO, 1, &x, 1, &a);
     return dc_cast(&g->c, x, to->dtype);
+}
+
+bool gd_decomposed(gd *g, dl_op *op, bool (*decompose)(dc *, dl_op *, dl_value **),
+                   dl_value *const *dy, dl_value **dx)
+{
+    /* A copy of op on the forward values, decomposed in front of itself. */
+    dl_value *in[256];
+    SUP_ASSERT(op->nin <= 256 && op->nres <= 64);
+    for (int i = 0; i < op->nin; i++)
+        in[i] = gd_in(g, op, i);
+    dl_type rt[64];
+    for (int r = 0; r < op->nres; r++)
+        rt[r] = op->res[r].type;
+    dl_op *copy = ir_op_create(g->c.f, op->code, op->nin, in, op->nattr, op->attr, op->nres, rt,
+                               op->loc, NULL);
+    SUP_ASSERT(copy);
+    ir_op_insert_before(g->c.at, copy);
+    dl_op *before = copy->prev;
+    dl_value *res[64];
+    dc d = {g->c.f, copy};
+    if (!decompose(&d, copy, res)) {
+        ir_op_remove(copy);
+        return gd_error(g, op, "its decomposition is not available for these operands");
+    }
+    /* Number the decomposition's values; each gets a gradient slot. */
+    dl_op *first = before ? before->next : g->c.f->first;
+    int n = 0;
+    for (dl_op *o = first; o != copy; o = o->next)
+        for (int r = 0; r < o->nres; r++)
+            o->res[r].id = n++;
+    dl_value **acc = sup_arena_alloc(g->scratch, sizeof *acc * (size_t)(n + 1));
+    dl_value **vals = sup_arena_alloc(g->scratch, sizeof *vals * (size_t)(n + 1));
+    memset(acc, 0, sizeof *acc * (size_t)(n + 1));
+    for (dl_op *o = first; o != copy; o = o->next)
+        for (int r = 0; r < o->nres; r++)
+            vals[o->res[r].id] = &o->res[r];
+#define LOCAL(v) ((v)->id >= 0 && (v)->id < n && vals[(v)->id] == (v))
+    for (int r = 0; r < op->nres; r++)
+        if (dy[r] && LOCAL(res[r]))
+            acc[res[r]->id] = dy[r];
+    for (dl_op *o = copy->prev; o && o != before && !g->failed; o = o->prev) {
+        dl_value *ody[64];
+        bool any = false;
+        for (int r = 0; r < o->nres; r++)
+            any |= (ody[r] = acc[o->res[r].id]) != NULL;
+        if (!any)
+            continue;
+        dl_value *odx[256] = {0};
+        if (!rules[o->code](g, o, ody, odx))
+            return false;
+        for (int i = 0; i < o->nin; i++) {
+            if (!odx[i] || !diff_operand(o, i))
+                continue;
+            if (LOCAL(o->in[i])) {
+                dl_value **slot = &acc[o->in[i]->id];
+                *slot = *slot ? dc_bin(&g->c, DL_OP_ADD, *slot, odx[i]) : odx[i];
+                continue;
+            }
+            for (int k = 0; k < op->nin; k++)
+                if (in[k] == o->in[i]) {
+                    dx[k] = dx[k] ? dc_bin(&g->c, DL_OP_ADD, dx[k], odx[i]) : odx[i];
+                    break;
+                }
+        }
+    }
+#undef LOCAL
+    /* A result that is an operand itself (an identity decomposition). */
+    for (int r = 0; r < op->nres; r++)
+        for (int k = 0; dy[r] && k < op->nin; k++)
+            if (res[r] == in[k] && ir_type_eq(&dy[r]->type, &in[k]->type))
+                dx[k] = dx[k] ? dc_bin(&g->c, DL_OP_ADD, dx[k], dy[r]) : dy[r];
+    ir_op_remove(copy);
+    return !g->failed;
 }
 
 /* ---- the walk ---------------------------------------------------------------------------- */

@@ -45,6 +45,11 @@ dl_value *gd_fill(gd *g, const dl_type *like, double v);
 /* grad reshaped (a view) or broadcast to exactly `to`'s shape. */
 dl_value *gd_expand_to(gd *g, dl_value *x, const dl_type *to);
 bool      gd_error(gd *g, const dl_op *op, const char *fmt, ...);
+/* The rule of a composite op (a loss, batch_norm): op is rebuilt in the backward part from its
+ * decomposition into primitives (`decompose`, one of decompose.h's rules), and that small graph
+ * is differentiated with the primitives' rules, as JAX differentiates through a function. */
+bool      gd_decomposed(gd *g, dl_op *op, bool (*decompose)(dc *, dl_op *, dl_value **),
+                        dl_value *const *dy, dl_value **dx);
 
 /* Appends to f, in front of its return, the gradient of result `result` (a floating-point
  * scalar) with respect to every argument with wrt[a] set; grads[a] receives each (a zero
