@@ -4,6 +4,7 @@
 
 #include "codegen/cpu/cpu.h"
 #include "codegen/ref/interp.h"
+#include "passes/autodiff.h"
 #include "runtime/init.h"
 #include "runtime/npy.h"
 #include "runtime/safetensors.h"
@@ -174,7 +175,7 @@ static bool init_param(const dl_func *f, int a, const cg_run_opts *o, cg_tensor 
     return ok;
 }
 
-static bool write_result(const char *dir, int i, cg_tensor *r, dl_diag *diag)
+static bool write_result(const char *dir, const char *name, cg_tensor *r, dl_diag *diag)
 {
     cg_tensor f32 = {0};
     const char *descr = ir_dtype_npy(r->type.dtype);
@@ -188,7 +189,7 @@ static bool write_result(const char *dir, int i, cg_tensor *r, dl_diag *diag)
     for (int k = 0; k < r->type.rank; k++)
         shape[k] = r->type.dim[k].c;
     char path[4096], err[512];
-    snprintf(path, sizeof path, "%s/%d.npy", dir, i);
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     bool ok = rt_npy_write(path, descr, r->type.rank, shape, r->data, err, sizeof err);
     if (!ok)
         sup_diag_error(diag, (dl_loc){0}, "%s", err);
@@ -208,6 +209,11 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
                            o->inputs[i].name);
             return false;
         }
+    }
+    if (o->grad && (f->nresults == 0 || f->results[0].type.rank != 0 ||
+                    !ir_dtype_is_float(f->results[0].type.dtype))) {
+        sup_diag_error(diag, f->loc, "--grad: @%s must return a floating-point scalar first", f->name);
+        return false;
     }
     size_t nargs = (size_t)f->nargs + 1, nres = (size_t)f->nresults + 1;
     cg_tensor *args = sup_malloc(nargs * sizeof *args), *res = sup_malloc(nres * sizeof *res);
@@ -245,8 +251,23 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
         sup_diag_error(diag, (dl_loc){0}, "cannot create '%s': %s", o->output_dir, strerror(errno));
         ok = false;
     }
-    for (int i = 0; ok && i < f->nresults; i++)
-        ok = write_result(o->output_dir, i, &res[i], diag);
+    /* With --grad the last results are the gradients, one per differentiated argument. */
+    int ngrads = 0;
+    for (int a = 0; o->grad && a < f->nargs; a++)
+        ngrads += pass_grad_wants(f, a);
+    int nplain = f->nresults - ngrads;
+    for (int i = 0; ok && i < nplain; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%d", i);
+        ok = write_result(o->output_dir, name, &res[i], diag);
+    }
+    for (int a = 0, i = nplain; ok && o->grad && a < f->nargs; a++)
+        if (pass_grad_wants(f, a)) {
+            const dl_arg_info *info = &f->arginfo[a];
+            char name[600];
+            snprintf(name, sizeof name, "grad_%s", info->path ? info->path : info->name);
+            ok = write_result(o->output_dir, name, &res[i++], diag);
+        }
     for (int a = 0; args && a < f->nargs; a++)
         sup_free(args[a].data);
     for (int i = 0; res && i < f->nresults; i++)

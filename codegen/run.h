@@ -24,6 +24,8 @@ typedef struct cg_run_opts {
     bool                reference; /* run on the reference interpreter instead of the CPU backend */
     bool                fuse;      /* CPU backend: fuse elementwise chains (false for -O0) */
     bool                time;      /* print compile and run times on stderr (--time-passes) */
+    bool                grad;      /* f went through the autodiff pass: its last results are the
+                                    * gradients (pass_grad_wants order), written as grad_NAME.npy */
 } cg_run_opts;
 
 /* Runs `f` (an entry lowered by the frontend) on the CPU backend or the reference interpreter.

@@ -1,8 +1,11 @@
 /* The train block: its settings are checked (unknown names get the nearest valid one), the data
- * source's files are looked at to learn the batch's types, and two IR functions are lowered:
- * @forward (the model on a batch, training = false) and @loss (the loss and the metrics on a
- * batch, training = true). */
+ * source's files are looked at to learn the batch's types, the settings are recorded for the
+ * training step and the runtime (m->train, ir/train.h), and three IR functions are lowered:
+ * @forward (the model on a batch, training = false), @loss (the loss and the metrics on a
+ * batch, training = true: what the training step differentiates) and @evaluate (the same with
+ * training = false: validation). */
 #include "frontend/lower.h"
+#include "ir/train.h"
 #include "runtime/npy.h"
 #include "runtime/safetensors.h"
 
@@ -416,6 +419,281 @@ static bool check_settings(fe_lctx *lc, const fe_ast *train, fe_scope *s)
     return ok;
 }
 
+/* ---- recording the settings (ir/train.h) ------------------------------------------------- */
+
+/* A number argument of a setting's call (vals[i] from check_call), or `def` when not given. */
+static bool arg_num(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, double def,
+                    double lo, double *out)
+{
+    if (v->k == V_NONE) {
+        *out = def;
+        return true;
+    }
+    if (!fe_is_number(v) || fe_number(v) < lo) {
+        fe_err(lc, at, "'%s' must be a number >= %g, got %s", name, lo, fe_val_desc(lc, v));
+        return false;
+    }
+    *out = fe_number(v);
+    return true;
+}
+
+static bool arg_bool(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, bool *out)
+{
+    if (v->k == V_NONE)
+        return true;
+    if (v->k != V_BOOL) {
+        fe_err(lc, at, "'%s' must be true or false, got %s", name, fe_val_desc(lc, v));
+        return false;
+    }
+    *out = v->i;
+    return true;
+}
+
+static bool record_data(fe_lctx *lc, const fe_ast *e, fe_scope *s, const char *dir, dl_train_data *d)
+{
+    fe_val v[12];
+    dl_loc at[12];
+    const callspec *cs = check_call(lc, e, sources, COUNT(sources), "data source", s, v, at);
+    if (!cs)
+        return false;
+    dl_train_data r = {.loc = e->loc, .label = -1, .scale = 1};
+    const char *k = cs->name;
+    /* data_types() has checked the arguments' kinds already. */
+    if (!strcmp(k, "csv")) {
+        r.kind = DL_DATA_CSV;
+        r.path = resolve(lc, dir, v[0].s);
+        r.label = v[1].k == V_INT ? (int)v[1].i : -1;
+        r.scale = v[2].k == V_NONE ? 1 : fe_number(&v[2]);
+        r.header = v[3].k == V_BOOL && v[3].i;
+    } else if (!strcmp(k, "npy")) {
+        r.kind = DL_DATA_NPY;
+        r.path = resolve(lc, dir, v[0].s);
+        r.path_y = resolve(lc, dir, v[1].s);
+    } else if (!strcmp(k, "mnist")) {
+        r.kind = DL_DATA_MNIST;
+        r.path = resolve(lc, dir, v[0].s);
+    } else if (!strcmp(k, "text")) {
+        r.kind = DL_DATA_TEXT;
+        r.path = resolve(lc, dir, v[0].s);
+        r.context = v[1].i;
+    } else {
+        r.kind = DL_DATA_SAFETENSORS;
+        r.path = resolve(lc, dir, v[0].s);
+        r.x_name = v[1].s;
+        r.y_name = v[2].s;
+    }
+    *d = r;
+    return true;
+}
+
+/* A list of strings (no_decay) or of ints (milestones) into the arena. */
+static bool list_arg(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, bool strings,
+                     int *n, const char ***strs, int64_t **ints)
+{
+    if (v->k == V_NONE)
+        return true;
+    bool ok = v->k == V_LIST;
+    for (int i = 0; ok && i < v->n; i++)
+        ok = v->items[i].k == (strings ? V_STR : V_INT);
+    if (!ok) {
+        fe_err(lc, at, "'%s' is a list of %s", name, strings ? "strings" : "ints");
+        return false;
+    }
+    *n = v->n;
+    if (strings) {
+        *strs = sup_arena_alloc(&lc->m->arena, sizeof **strs * (size_t)(v->n + 1));
+        for (int i = 0; i < v->n; i++)
+            (*strs)[i] = ir_intern(lc->m, v->items[i].s, strlen(v->items[i].s));
+    } else {
+        *ints = sup_arena_alloc(&lc->m->arena, sizeof **ints * (size_t)(v->n + 1));
+        for (int i = 0; i < v->n; i++)
+            (*ints)[i] = v->items[i].i;
+    }
+    return true;
+}
+
+static bool record_optimizer(fe_lctx *lc, const fe_ast *e, fe_scope *s, dl_train_opt *o)
+{
+    fe_val v[12];
+    dl_loc at[12];
+    for (int i = 0; i < 12; i++)
+        at[i] = e->loc;
+    const callspec *cs = check_call(lc, e, optimizers, COUNT(optimizers), "optimizer", s, v, at);
+    if (!cs)
+        return false;
+    const char *k = cs->name;
+    bool ok = true;
+    *o = (dl_train_opt){.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .alpha = 0.99};
+    if (!strcmp(k, "sgd")) {       /* lr momentum dampening nesterov weight_decay no_decay */
+        o->kind = DL_OPT_SGD;
+        ok = arg_num(lc, &v[0], at[0], "lr", 1e-3, 0, &o->lr) &&
+             arg_num(lc, &v[1], at[1], "momentum", 0, 0, &o->momentum) &&
+             arg_num(lc, &v[2], at[2], "dampening", 0, 0, &o->dampening) &&
+             arg_bool(lc, &v[3], at[3], "nesterov", &o->nesterov) &&
+             arg_num(lc, &v[4], at[4], "weight_decay", 0, 0, &o->weight_decay) &&
+             list_arg(lc, &v[5], at[5], "no_decay", true, &o->nno_decay, &o->no_decay, NULL);
+        if (ok && o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
+            fe_err(lc, e->loc, "nesterov momentum requires a momentum and zero dampening");
+            ok = false;
+        }
+    } else if (!strcmp(k, "adam") || !strcmp(k, "adamw")) {  /* lr betas eps weight_decay amsgrad no_decay */
+        o->kind = !strcmp(k, "adam") ? DL_OPT_ADAM : DL_OPT_ADAMW;
+        ok = arg_num(lc, &v[0], at[0], "lr", 1e-3, 0, &o->lr) &&
+             arg_num(lc, &v[2], at[2], "eps", 1e-8, 0, &o->eps) &&
+             arg_num(lc, &v[3], at[3], "weight_decay", o->kind == DL_OPT_ADAMW ? 1e-2 : 0, 0,
+                     &o->weight_decay) &&
+             arg_bool(lc, &v[4], at[4], "amsgrad", &o->amsgrad) &&
+             list_arg(lc, &v[5], at[5], "no_decay", true, &o->nno_decay, &o->no_decay, NULL);
+        if (ok && v[1].k != V_NONE) {
+            ok = v[1].k == V_LIST && v[1].n == 2 && fe_is_number(&v[1].items[0]) &&
+                 fe_is_number(&v[1].items[1]);
+            if (!ok)
+                fe_err(lc, at[1], "'betas' is a list of two numbers, e.g. [0.9, 0.999]");
+            else {
+                o->beta1 = fe_number(&v[1].items[0]);
+                o->beta2 = fe_number(&v[1].items[1]);
+            }
+        }
+    } else if (!strcmp(k, "rmsprop")) {  /* lr alpha eps weight_decay momentum centered no_decay */
+        o->kind = DL_OPT_RMSPROP;
+        ok = arg_num(lc, &v[0], at[0], "lr", 1e-2, 0, &o->lr) &&
+             arg_num(lc, &v[1], at[1], "alpha", 0.99, 0, &o->alpha) &&
+             arg_num(lc, &v[2], at[2], "eps", 1e-8, 0, &o->eps) &&
+             arg_num(lc, &v[3], at[3], "weight_decay", 0, 0, &o->weight_decay) &&
+             arg_num(lc, &v[4], at[4], "momentum", 0, 0, &o->momentum) &&
+             arg_bool(lc, &v[5], at[5], "centered", &o->centered) &&
+             list_arg(lc, &v[6], at[6], "no_decay", true, &o->nno_decay, &o->no_decay, NULL);
+    } else {                             /* adagrad: lr lr_decay weight_decay eps no_decay */
+        o->kind = DL_OPT_ADAGRAD;
+        ok = arg_num(lc, &v[0], at[0], "lr", 1e-2, 0, &o->lr) &&
+             arg_num(lc, &v[1], at[1], "lr_decay", 0, 0, &o->lr_decay) &&
+             arg_num(lc, &v[2], at[2], "weight_decay", 0, 0, &o->weight_decay) &&
+             arg_num(lc, &v[3], at[3], "eps", 1e-10, 0, &o->eps) &&
+             list_arg(lc, &v[4], at[4], "no_decay", true, &o->nno_decay, &o->no_decay, NULL);
+    }
+    return ok;
+}
+
+static bool record_schedule(fe_lctx *lc, const fe_ast *e, fe_scope *s, dl_train_sched *r)
+{
+    fe_val v[12];
+    dl_loc at[12];
+    for (int i = 0; i < 12; i++)
+        at[i] = e->loc;
+    *r = (dl_train_sched){.kind = DL_SCHED_CONSTANT, .gamma = 0.1, .pct_start = 0.3, .factor = 0.1,
+                          .patience = 10};
+    if (!e)
+        return true;
+    const callspec *cs = check_call(lc, e, schedules, COUNT(schedules), "schedule", s, v, at);
+    if (!cs)
+        return false;
+    const char *k = cs->name;
+    double x = 0;
+    bool ok = true;
+    if (!strcmp(k, "step")) {
+        r->kind = DL_SCHED_STEP;
+        ok = arg_num(lc, &v[0], at[0], "every", 1, 1, &x) &&
+             arg_num(lc, &v[1], at[1], "gamma", 0.1, 0, &r->gamma);
+        r->every = (int64_t)x;
+    } else if (!strcmp(k, "multistep")) {
+        r->kind = DL_SCHED_MULTISTEP;
+        ok = list_arg(lc, &v[0], at[0], "milestones", false, &r->nmilestones, NULL, &r->milestones) &&
+             arg_num(lc, &v[1], at[1], "gamma", 0.1, 0, &r->gamma);
+    } else if (!strcmp(k, "exponential")) {
+        r->kind = DL_SCHED_EXPONENTIAL;
+        ok = arg_num(lc, &v[0], at[0], "gamma", 0.1, 0, &r->gamma);
+    } else if (!strcmp(k, "cosine")) {
+        r->kind = DL_SCHED_COSINE;
+        ok = arg_num(lc, &v[0], at[0], "warmup", 0, 0, &x) &&
+             arg_num(lc, &v[1], at[1], "min_lr", 0, 0, &r->min_lr);
+        r->warmup = (int64_t)x;
+    } else if (!strcmp(k, "one_cycle")) {
+        r->kind = DL_SCHED_ONE_CYCLE;
+        ok = arg_num(lc, &v[0], at[0], "max_lr", -1, 0, &r->max_lr) &&
+             arg_num(lc, &v[1], at[1], "pct_start", 0.3, 0, &r->pct_start);
+        if (ok && r->max_lr < 0) {
+            fe_err(lc, e->loc, "one_cycle needs max_lr");
+            ok = false;
+        }
+    } else if (!strcmp(k, "cyclic")) {
+        r->kind = DL_SCHED_CYCLIC;
+        ok = arg_num(lc, &v[0], at[0], "lo", -1, 0, &r->lo) &&
+             arg_num(lc, &v[1], at[1], "hi", -1, 0, &r->hi) &&
+             arg_num(lc, &v[2], at[2], "period", 2, 2, &x);
+        r->period = (int64_t)x;
+        if (ok && (r->lo < 0 || r->hi < 0)) {
+            fe_err(lc, e->loc, "cyclic needs lo and hi");
+            ok = false;
+        }
+    } else if (!strcmp(k, "plateau")) {
+        r->kind = DL_SCHED_PLATEAU;
+        ok = arg_num(lc, &v[0], at[0], "patience", 10, 0, &x) &&
+             arg_num(lc, &v[1], at[1], "factor", 0.1, 0, &r->factor);
+        r->patience = (int64_t)x;
+    }
+    return ok;
+}
+
+static int64_t int_setting(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *name, int64_t def)
+{
+    const fe_ast *e = setting(train, name);
+    if (!e)
+        return def;
+    fe_val v = fe_eval(lc, e, s);
+    return v.k == V_INT ? v.i : def;
+}
+
+/* Records the checked settings in lc->m->train. */
+static bool record(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *dir)
+{
+    dl_train *t = sup_arena_alloc(&lc->m->arena, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->batch = int_setting(lc, train, s, "batch", 32);
+    t->epochs = int_setting(lc, train, s, "epochs", 1);
+    t->steps = int_setting(lc, train, s, "steps", 0);
+    t->accumulate = int_setting(lc, train, s, "accumulate", 1);
+    t->seed = (uint64_t)int_setting(lc, train, s, "seed", 0);
+    t->checkpoint_every = int_setting(lc, train, s, "checkpoint_every", 0);
+    t->precision = "fp32";
+    const fe_ast *e = train->a->kind == FE_CALL ? train->a->a : train->a;
+    t->model = e->kind == FE_NAME ? e->name : "model";
+    fe_val v;
+    if ((e = setting(train, "shuffle")) && (v = fe_eval(lc, e, s)).k == V_BOOL)
+        t->shuffle = v.i;
+    if ((e = setting(train, "clip_grad")) && (v = fe_eval(lc, e, s)).k != V_ERR && fe_is_number(&v))
+        t->clip_grad = fe_number(&v);
+    if ((e = setting(train, "save")) && (v = fe_eval(lc, e, s)).k == V_STR)
+        t->save = resolve(lc, dir, v.s);
+    if ((e = setting(train, "precision")))
+        t->precision = e->name;
+    bool ok = record_data(lc, setting(train, "data"), s, dir, &t->data);
+    if ((e = setting(train, "valid"))) {
+        if (e->kind == FE_CALL) {
+            t->has_valid_data = true;
+            ok &= record_data(lc, e, s, dir, &t->valid_data);
+        } else if ((v = fe_eval(lc, e, s)).k == V_FLOAT)
+            t->valid = v.f;
+    }
+    if ((e = setting(train, "optimizer")))
+        ok &= record_optimizer(lc, e, s, &t->opt);
+    else
+        ok &= record_optimizer(lc, &(fe_ast){.kind = FE_CALL, .loc = train->loc,
+                                             .a = &(fe_ast){.kind = FE_NAME, .name = "sgd"}},
+                               s, &t->opt);
+    ok &= record_schedule(lc, setting(train, "schedule"), s, &t->sched);
+    if ((e = setting(train, "metrics")) && e->kind == FE_LIST) {
+        t->nmetrics = e->items.n;
+        t->metric_names = sup_arena_alloc(&lc->m->arena, sizeof *t->metric_names * (size_t)(e->items.n + 1));
+        for (int i = 0; i < e->items.n; i++) {
+            const fe_ast *m = e->items.v[i];
+            t->metric_names[i] = m->kind == FE_CALL && m->a->kind == FE_NAME ? m->a->name
+                               : sup_arena_printf(&lc->m->arena, "metric%d", i);
+        }
+    }
+    lc->m->train = t;
+    return ok;
+}
+
 /* The trained model, built into lc->f; `frozen` extra models are built too. */
 static fe_val build_model(fe_lctx *lc, const fe_ast *train, fe_scope *s)
 {
@@ -461,10 +739,10 @@ static bool want_scalar(fe_lctx *lc, const fe_val *v, const char *what, dl_loc l
 }
 
 static bool lower_loss(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *dir,
-                       const dl_type *xt, const dl_type *yt)
+                       const dl_type *xt, const dl_type *yt, const char *name, bool training)
 {
-    fe_begin_function(lc, "loss", train->loc);
-    lc->training = true;
+    fe_begin_function(lc, name, train->loc);
+    lc->training = training;
     fe_val inst = build_model(lc, train, s);
     if (inst.k != V_INSTANCE)
         return false;
@@ -527,7 +805,11 @@ bool fe_lower_train(fe_lctx *lc, const fe_ast *train, fe_scope *scope, const cha
     dl_type xt, yt;
     if (!data_types(lc, setting(train, "data"), scope, dir, &xt, &yt))
         return false;
-    bool ok = lower_forward(lc, train, scope, &xt) && lower_loss(lc, train, scope, dir, &xt, &yt);
+    if (!record(lc, train, scope, dir))
+        return false;
+    bool ok = lower_forward(lc, train, scope, &xt) &&
+              lower_loss(lc, train, scope, dir, &xt, &yt, "loss", true) &&
+              lower_loss(lc, train, scope, dir, &xt, &yt, "evaluate", false);
     lc->f = NULL;
     return ok;
 }

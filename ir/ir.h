@@ -208,6 +208,7 @@ struct dl_module {
     dl_func    *first, *last;
     const char **strs;         /* interned strings: open-addressing table */
     int          nstrs, capstrs;
+    struct dl_train *train;    /* the train block (ir/train.h) when the frontend lowered one */
 };
 
 /* Creates an empty module, or NULL when memory is short. When the module's memory runs out,

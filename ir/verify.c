@@ -149,8 +149,9 @@ static void verify_func(vctx *v, const dl_func *f)
         if (op->code == DL_OP_RETURN)
             check_return(v, op);
         if (op->code == DL_OP_ASSIGN && op->nin == 2 &&
-            (!is_arg_of(f, op->in[0]) || f->arginfo[op->in[0]->index].role != DL_ROLE_BUFFER))
-            verr(v, op->loc, "'assign' must write a function argument with role=buffer");
+            (!is_arg_of(f, op->in[0]) || (f->arginfo[op->in[0]->index].role != DL_ROLE_BUFFER &&
+                                          f->arginfo[op->in[0]->index].role != DL_ROLE_PARAM)))
+            verr(v, op->loc, "'assign' must write a function argument with role=buffer or role=param");
         if (ssa_ok)
             check_types(v, op);
     }

@@ -18,6 +18,8 @@ static void usage(FILE *out)
           "                                          llvm, asm (the CPU kernels)\n"
           "       dlc run FILE.dl --entry NAME --input ARG=FILE.npy ... --output DIR\n"
           "                                          run one function on .npy inputs\n"
+          "       dlc run FILE.dl ... --grad          also the gradients of its scalar first result\n"
+          "                                          (DIR/grad_ARG.npy, DIR/grad_PATH.npy)\n"
           "options:\n"
           "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
           "  --weights FILE        (run) parameters from a safetensors file, by state_dict path\n"
@@ -35,7 +37,7 @@ int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
     const char *output = NULL, *weights = NULL, *target = "auto";
-    bool check = false, run = false, time_passes = false;
+    bool check = false, run = false, time_passes = false, grad = false;
     cg_run_input inputs[MAX_INPUTS];
     int ninputs = 0;
     unsigned long long seed = 0;
@@ -81,6 +83,8 @@ int main(int argc, char **argv)
             mode = "0";
         } else if (!strcmp(a, "-O") && has_value) {
             mode = argv[++i];
+        } else if (!strcmp(a, "--grad")) {
+            grad = true;
         } else if (!strcmp(a, "--time-passes")) {
             time_passes = true;
         } else if (a[0] == '-' && a[1]) {
@@ -136,6 +140,10 @@ int main(int argc, char **argv)
     } else {
         dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;
+        if (ok && grad) {
+            dl_pass_opts popts = {.time_passes = time_passes};
+            ok = pass_run_pipeline(m, "autodiff", &popts, diag);
+        }
         bool native = emit && (!strcmp(emit, "llvm") || !strcmp(emit, "asm"));
         if (ok && (run || native || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};
@@ -166,7 +174,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
-                              strcmp(mode, "0") != 0, time_passes};
+                              strcmp(mode, "0") != 0, time_passes, grad};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);
