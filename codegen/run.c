@@ -148,13 +148,14 @@ static bool load_tensor(const char *file, const char *tname, const dl_type *want
     return t && ok;
 }
 
-static bool init_param(const dl_func *f, int a, const cg_run_opts *o, cg_tensor *out, dl_diag *diag)
+bool cg_run_init(const dl_func *f, int a, const char *weights, uint64_t seed, cg_tensor *out,
+                 dl_diag *diag)
 {
     const dl_arg_info *info = &f->arginfo[a];
     const dl_type *want = &f->args[a]->type;
     const char *path = info->path ? info->path : info->name;
-    if (o->weights)
-        return load_tensor(o->weights, path, want, path, out, diag);
+    if (weights)
+        return load_tensor(weights, path, want, path, out, diag);
     char file[1024], tname[512], err[512];
     if (info->init && rt_init_is_load(info->init, file, sizeof file, tname, sizeof tname))
         return load_tensor(file, tname, want, path, out, diag);
@@ -165,7 +166,7 @@ static bool init_param(const dl_func *f, int a, const cg_run_opts *o, cg_tensor 
     bool ok = vals && out->data;
     if (!ok)
         sup_diag_error(diag, (dl_loc){0}, "out of memory initialising '%s'", path);
-    else if (!info->init || !rt_init_fill(info->init, o->seed, path, vals, n, err, sizeof err)) {
+    else if (!info->init || !rt_init_fill(info->init, seed, path, vals, n, err, sizeof err)) {
         sup_diag_error(diag, (dl_loc){0}, "%s", info->init ? err : "a parameter without an initializer");
         ok = false;
     }
@@ -225,7 +226,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
         sup_diag_error(diag, (dl_loc){0}, "out of memory");
     for (int a = 0; ok && a < f->nargs; a++)
         ok = f->arginfo[a].role == DL_ROLE_INPUT ? load_input(f, a, o, &args[a], diag)
-                                                 : init_param(f, a, o, &args[a], diag);
+                                                 : cg_run_init(f, a, o->weights, o->seed, &args[a], diag);
     char err[512] = "";
     if (ok && o->reference)
         ok = cg_ref_run(f, args, res, err, sizeof err);

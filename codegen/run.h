@@ -6,6 +6,7 @@
 #ifndef DLC_CODEGEN_RUN_H
 #define DLC_CODEGEN_RUN_H
 
+#include "codegen/ref/interp.h"
 #include "ir/ir.h"
 
 #include <stdint.h>
@@ -27,6 +28,12 @@ typedef struct cg_run_opts {
     bool                grad;      /* f went through the autodiff pass: its last results are the
                                     * gradients (pass_grad_wants order), written as grad_NAME.npy */
 } cg_run_opts;
+
+/* A parameter or buffer argument a of f: from `weights` (a safetensors file, by its path) when
+ * given, else from its initializer seeded by `seed` (or the file its load() names). out->data
+ * is malloc'd by the allocation hook (sup_free). False after reporting an error. */
+bool cg_run_init(const dl_func *f, int a, const char *weights, uint64_t seed, cg_tensor *out,
+                 dl_diag *diag);
 
 /* Runs `f` (an entry lowered by the frontend) on the CPU backend or the reference interpreter.
  * False after reporting an error. */

@@ -421,6 +421,12 @@ static bool check_settings(fe_lctx *lc, const fe_ast *train, fe_scope *s)
 
 /* ---- recording the settings (ir/train.h) ------------------------------------------------- */
 
+/* Strings the module keeps (the checker's arenas and the syntax tree go away). */
+static const char *keep(fe_lctx *lc, const char *s)
+{
+    return s ? ir_intern(lc->m, s, strlen(s)) : NULL;
+}
+
 /* A number argument of a setting's call (vals[i] from check_call), or `def` when not given. */
 static bool arg_num(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, double def,
                     double lo, double *out)
@@ -482,6 +488,10 @@ static bool record_data(fe_lctx *lc, const fe_ast *e, fe_scope *s, const char *d
         r.x_name = v[1].s;
         r.y_name = v[2].s;
     }
+    r.path = keep(lc, r.path);
+    r.path_y = keep(lc, r.path_y);
+    r.x_name = keep(lc, r.x_name);
+    r.y_name = keep(lc, r.y_name);
     *d = r;
     return true;
 }
@@ -656,16 +666,16 @@ static bool record(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *di
     t->checkpoint_every = int_setting(lc, train, s, "checkpoint_every", 0);
     t->precision = "fp32";
     const fe_ast *e = train->a->kind == FE_CALL ? train->a->a : train->a;
-    t->model = e->kind == FE_NAME ? e->name : "model";
+    t->model = keep(lc, e->kind == FE_NAME ? e->name : "model");
     fe_val v;
     if ((e = setting(train, "shuffle")) && (v = fe_eval(lc, e, s)).k == V_BOOL)
         t->shuffle = v.i;
     if ((e = setting(train, "clip_grad")) && (v = fe_eval(lc, e, s)).k != V_ERR && fe_is_number(&v))
         t->clip_grad = fe_number(&v);
     if ((e = setting(train, "save")) && (v = fe_eval(lc, e, s)).k == V_STR)
-        t->save = resolve(lc, dir, v.s);
+        t->save = keep(lc, resolve(lc, dir, v.s));
     if ((e = setting(train, "precision")))
-        t->precision = e->name;
+        t->precision = keep(lc, e->name);
     bool ok = record_data(lc, setting(train, "data"), s, dir, &t->data);
     if ((e = setting(train, "valid"))) {
         if (e->kind == FE_CALL) {
@@ -686,7 +696,7 @@ static bool record(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *di
         t->metric_names = sup_arena_alloc(&lc->m->arena, sizeof *t->metric_names * (size_t)(e->items.n + 1));
         for (int i = 0; i < e->items.n; i++) {
             const fe_ast *m = e->items.v[i];
-            t->metric_names[i] = m->kind == FE_CALL && m->a->kind == FE_NAME ? m->a->name
+            t->metric_names[i] = m->kind == FE_CALL && m->a->kind == FE_NAME ? keep(lc, m->a->name)
                                : sup_arena_printf(&lc->m->arena, "metric%d", i);
         }
     }

@@ -3,6 +3,7 @@
  * codegen/. */
 #include "codegen/cpu/cpu.h"
 #include "codegen/run.h"
+#include "codegen/train.h"
 #include "dlc/dlc.h"
 #include "frontend/frontend.h"
 #include "passes/pass.h"
@@ -16,6 +17,7 @@ static void usage(FILE *out)
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
           "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot,\n"
           "                                          llvm, asm (the CPU kernels)\n"
+          "       dlc run FILE.dl                     train: run the file's train block\n"
           "       dlc run FILE.dl --entry NAME --input ARG=FILE.npy ... --output DIR\n"
           "                                          run one function on .npy inputs\n"
           "       dlc run FILE.dl ... --grad          also the gradients of its scalar first result\n"
@@ -23,6 +25,12 @@ static void usage(FILE *out)
           "options:\n"
           "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
           "  --weights FILE        (run) parameters from a safetensors file, by state_dict path\n"
+          "                        (training: the initial parameters)\n"
+          "  --epochs N, --steps N (run) train this long instead (steps: optimizer steps)\n"
+          "  --resume CKPT         (run) continue exactly from a checkpoint\n"
+          "  --log FILE.jsonl      (run) one JSON object per step and per epoch\n"
+          "  --threads N           (run) worker threads (default: the CPUs this process may use)\n"
+          "  --quiet               (run) no progress output\n"
           "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
           "                        interpreter\n"
@@ -37,7 +45,10 @@ int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
     const char *output = NULL, *weights = NULL, *target = "auto";
-    bool check = false, run = false, time_passes = false, grad = false;
+    bool check = false, run = false, time_passes = false, grad = false, quiet = false;
+    bool seed_set = false;
+    const char *resume = NULL, *log = NULL;
+    long long epochs = 0, steps = 0, threads = 0;
     cg_run_input inputs[MAX_INPUTS];
     int ninputs = 0;
     unsigned long long seed = 0;
@@ -73,10 +84,26 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--seed") && has_value) {
             char *end;
             seed = strtoull(argv[++i], &end, 10);
-            if (*end || !*argv[i]) {
+            seed_set = true;
+            if (*end || !*argv[i] || argv[i][0] == '-') {
                 fprintf(stderr, "dlc: error: --seed takes a non-negative integer, not '%s'\n", argv[i]);
                 return DLC_EXIT_USAGE;
             }
+        } else if ((!strcmp(a, "--epochs") || !strcmp(a, "--steps") || !strcmp(a, "--threads")) &&
+                   has_value) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || !*argv[i] || v < 1 || v > (1LL << 40)) {
+                fprintf(stderr, "dlc: error: %s takes a positive integer, not '%s'\n", a, argv[i]);
+                return DLC_EXIT_USAGE;
+            }
+            *(!strcmp(a, "--epochs") ? &epochs : !strcmp(a, "--steps") ? &steps : &threads) = v;
+        } else if (!strcmp(a, "--resume") && has_value) {
+            resume = argv[++i];
+        } else if (!strcmp(a, "--log") && has_value) {
+            log = argv[++i];
+        } else if (!strcmp(a, "--quiet")) {
+            quiet = true;
         } else if (!strcmp(a, "--target") && has_value) {
             target = argv[++i];
         } else if (!strcmp(a, "-O0")) {
@@ -112,11 +139,14 @@ int main(int argc, char **argv)
         problem = "unknown --target (cpu, ref, auto)";
     else if (strcmp(mode, "0") && strcmp(mode, "default"))
         problem = "unknown compile mode (-O0 or -O default)";
-    else if (run && !entry)
-        problem = "dlc run FILE trains with the file's train block, which comes with a later "
-                  "version; run one function with --entry NAME";
-    else if (run && !output)
+    else if (run && entry && !output)
         problem = "dlc run --entry needs --output DIR";
+    else if (run && !entry && (output || ninputs || grad))
+        problem = "--input, --output and --grad go with 'dlc run --entry NAME'";
+    else if (run && !entry && !strcmp(target, "ref"))
+        problem = "training runs on the CPU backend (--target cpu)";
+    else if ((epochs || steps || resume || log || quiet) && !(run && !entry))
+        problem = "--epochs, --steps, --resume, --log and --quiet go with 'dlc run FILE' (training)";
     else if (!run && !check && !emit)
         problem = "code generation comes in a later version; use 'dlc check', --emit or "
                   "'dlc run --entry'";
@@ -145,13 +175,19 @@ int main(int argc, char **argv)
             ok = pass_run_pipeline(m, "autodiff", &popts, diag);
         }
         bool native = emit && (!strcmp(emit, "llvm") || !strcmp(emit, "asm"));
-        if (ok && (run || native || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
+        bool training = run && !entry;
+        if (threads) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%lld", threads);
+            setenv("DLC_NUM_THREADS", buf, 1);
+        }
+        if (ok && !training && (run || native || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
         }
         /* Code generation works on primitives: composite ops are decomposed (the reference
          * interpreter, the oracle, runs them as written). */
-        if (ok && (native || (run && strcmp(target, "ref")))) {
+        if (ok && !training && (native || (run && strcmp(target, "ref")))) {
             dl_pass_opts popts = {.time_passes = time_passes};
             ok = pass_run_pipeline(m, strcmp(mode, "0") ? "decompose,fold,simplify,cse,dce" : "decompose",
                                    &popts, diag);
@@ -172,7 +208,17 @@ int main(int argc, char **argv)
             }
         } else if (ok && emit)
             ir_print(stdout, m);
-        if (ok && run) {
+        if (ok && run && !entry) {
+            cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
+                                strcmp(mode, "0") != 0, time_passes};
+            bool interrupted = false;
+            ok = cg_train_run(m, &to, &interrupted, diag);
+            if (interrupted) {
+                ir_module_destroy(m);
+                sup_diag_destroy(diag);
+                return DLC_EXIT_INTERRUPTED;
+            }
+        } else if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
                               strcmp(mode, "0") != 0, time_passes, grad};
             ok = cg_run_entry(m->first, &ro, diag);

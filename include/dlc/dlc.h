@@ -13,6 +13,7 @@ enum {
     DLC_EXIT_USER = 1,      /* an error in the user's program, data or files: a diagnostic was printed */
     DLC_EXIT_USAGE = 2,     /* bad command-line usage */
     DLC_EXIT_ICE = 3,       /* an internal compiler error: a bug in dlc */
+    DLC_EXIT_INTERRUPTED = 130, /* training stopped by SIGINT (Ctrl-C) after saving a checkpoint */
 };
 
 #endif

@@ -1,0 +1,28 @@
+/* `dlc run FILE.dl`: the train block run (SPEC section 4). The training step is one compiled
+ * function (passes/train_step.c); this loop only feeds it batches, reads the loss, validates,
+ * reports, checkpoints and saves. docs/training.md describes the behaviour. */
+#ifndef DLC_CODEGEN_TRAIN_H
+#define DLC_CODEGEN_TRAIN_H
+
+#include "ir/ir.h"
+
+#include <stdint.h>
+
+typedef struct cg_train_opts {
+    int64_t     epochs, steps;     /* > 0: override the train block; steps count optimizer steps */
+    bool        seed_set;
+    uint64_t    seed;
+    const char *resume;            /* a checkpoint to continue from, or NULL */
+    const char *log;               /* JSON lines, one object per step and per epoch, or NULL */
+    const char *weights;           /* initial parameters (safetensors), or NULL: initializers */
+    bool        quiet;             /* no progress output */
+    bool        fuse;              /* false for -O0 */
+    bool        time;              /* --time-passes */
+} cg_train_opts;
+
+/* Builds the training step of m (which must hold a train block: m->train) and runs the block.
+ * False after reporting an error; an interrupted run (SIGINT) saves a checkpoint and returns
+ * false with *interrupted set. */
+bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_diag *diag);
+
+#endif
