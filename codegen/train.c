@@ -395,10 +395,12 @@ static bool train_loop(trainer *tr, bool *interrupted)
 {
     const dl_train *t = tr->t;
     int64_t nb = (tr->ntrain + t->batch - 1) / t->batch;
+    /* Optimizer steps in the run (the schedule's length); with epochs every batch runs, a last
+     * incomplete accumulation included (its gradients are never applied, as in a PyTorch loop). */
     int64_t total = t->steps ? t->steps : t->epochs * nb / t->accumulate;
     if (total < 1)
         total = 1;
-    int64_t micro_total = total * t->accumulate;
+    int64_t micro_total = t->steps ? total * t->accumulate : t->epochs * nb;
     int64_t epochs = t->steps ? (micro_total + nb - 1) / nb : t->epochs;
     set_scalar(tr, "train.total", (double)total);
     int nres = tr->step.f->nresults, nmet = t->nmetrics;
@@ -409,6 +411,7 @@ static bool train_loop(trainer *tr, bool *interrupted)
     if (!tr->prog)
         return fail(tr, "%s%s", err, "");
     bool ok = true;
+    int64_t done = 0;
     while (ok && tr->epoch < epochs && tr->micro < micro_total) {
         rt_batcher *b = rt_batcher_create(&tr->data, tr->tidx, tr->ntrain, t->batch, t->shuffle,
                                           t->seed, tr->epoch, tr->batch, 4, err, sizeof err);
@@ -425,6 +428,8 @@ static bool train_loop(trainer *tr, bool *interrupted)
             int64_t opt_step = tr->micro / t->accumulate;
             cg_progress_step(tr->prog, tr->epoch, tr->batch, opt_step, batch.n, r[0], r + 1,
                              r[nres - 2], r[nres - 1]);
+            if (tr->o->interrupt_after && ++done == tr->o->interrupt_after)
+                stop_requested = 1;
             if (stop_requested)
                 break;
         }

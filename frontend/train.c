@@ -588,12 +588,12 @@ static bool record_schedule(fe_lctx *lc, const fe_ast *e, fe_scope *s, dl_train_
 {
     fe_val v[12];
     dl_loc at[12];
-    for (int i = 0; i < 12; i++)
-        at[i] = e->loc;
     *r = (dl_train_sched){.kind = DL_SCHED_CONSTANT, .gamma = 0.1, .pct_start = 0.3, .factor = 0.1,
                           .patience = 10};
     if (!e)
         return true;
+    for (int i = 0; i < 12; i++)
+        at[i] = e->loc;
     const callspec *cs = check_call(lc, e, schedules, COUNT(schedules), "schedule", s, v, at);
     if (!cs)
         return false;

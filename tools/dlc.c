@@ -31,6 +31,7 @@ static void usage(FILE *out)
           "  --log FILE.jsonl      (run) one JSON object per step and per epoch\n"
           "  --threads N           (run) worker threads (default: the CPUs this process may use)\n"
           "  --quiet               (run) no progress output\n"
+          "  --interrupt-after N   (run) stop as Ctrl-C does after N batches (for tests)\n"
           "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
           "                        interpreter\n"
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
     bool check = false, run = false, time_passes = false, grad = false, quiet = false;
     bool seed_set = false;
     const char *resume = NULL, *log = NULL;
-    long long epochs = 0, steps = 0, threads = 0;
+    long long epochs = 0, steps = 0, threads = 0, interrupt_after = 0;
     cg_run_input inputs[MAX_INPUTS];
     int ninputs = 0;
     unsigned long long seed = 0;
@@ -89,15 +90,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "dlc: error: --seed takes a non-negative integer, not '%s'\n", argv[i]);
                 return DLC_EXIT_USAGE;
             }
-        } else if ((!strcmp(a, "--epochs") || !strcmp(a, "--steps") || !strcmp(a, "--threads")) &&
-                   has_value) {
+        } else if ((!strcmp(a, "--epochs") || !strcmp(a, "--steps") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--interrupt-after")) && has_value) {
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
             if (*end || !*argv[i] || v < 1 || v > (1LL << 40)) {
                 fprintf(stderr, "dlc: error: %s takes a positive integer, not '%s'\n", a, argv[i]);
                 return DLC_EXIT_USAGE;
             }
-            *(!strcmp(a, "--epochs") ? &epochs : !strcmp(a, "--steps") ? &steps : &threads) = v;
+            *(!strcmp(a, "--epochs") ? &epochs : !strcmp(a, "--steps") ? &steps :
+              !strcmp(a, "--threads") ? &threads : &interrupt_after) = v;
         } else if (!strcmp(a, "--resume") && has_value) {
             resume = argv[++i];
         } else if (!strcmp(a, "--log") && has_value) {
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
         problem = "--input, --output and --grad go with 'dlc run --entry NAME'";
     else if (run && !entry && !strcmp(target, "ref"))
         problem = "training runs on the CPU backend (--target cpu)";
-    else if ((epochs || steps || resume || log || quiet) && !(run && !entry))
+    else if ((epochs || steps || resume || log || quiet || interrupt_after) && !(run && !entry))
         problem = "--epochs, --steps, --resume, --log and --quiet go with 'dlc run FILE' (training)";
     else if (!run && !check && !emit)
         problem = "code generation comes in a later version; use 'dlc check', --emit or "
@@ -210,7 +212,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run && !entry) {
             cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
-                                strcmp(mode, "0") != 0, time_passes};
+                                strcmp(mode, "0") != 0, time_passes, interrupt_after};
             bool interrupted = false;
             ok = cg_train_run(m, &to, &interrupted, diag);
             if (interrupted) {
