@@ -21,6 +21,7 @@
 #include "support/alloc.h"
 #include "support/philox.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,6 +480,10 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
     if (o->seed_set)
         t->seed = o->seed;
     trainer tr = {.m = m, .t = t, .o = o, .diag = diag, .plateau_best = 1e300};
+    /* Until the memory planner gives each step one arena, buffers are allocated per call: keep
+     * glibc from returning them to the kernel after every step (fresh pages fault in again). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     /* The step, then the same optimizations as every compiled function. */
     dl_pass_opts popts = {.time_passes = o->time};
     bool ok = pass_train_step(m, diag) &&
