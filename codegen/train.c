@@ -471,6 +471,16 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         sup_diag_error(diag, (dl_loc){0}, "the file has no train block (run one function with --entry NAME)");
         return false;
     }
+    /* Settings the language accepts whose passes come later: refused rather than ignored. */
+    bool mixed = strcmp(t->precision, "fp32") != 0;
+    const char *later = mixed ? "mixed precision" : t->quantize ? "quantization-aware training"
+                      : t->auto_checkpoint ? "automatic recomputation under a memory budget" : NULL;
+    if (later) {
+        sup_diag_error(diag, mixed ? t->precision_at : t->quantize ? t->quantize_at : t->checkpoint_at,
+                       "%s is not supported by this version of 'dlc run' yet; remove the setting "
+                       "to train in fp32 with every activation kept", later);
+        return false;
+    }
     if (o->epochs > 0) {
         t->epochs = o->epochs;
         t->steps = 0;

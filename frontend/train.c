@@ -674,8 +674,18 @@ static bool record(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *di
         t->clip_grad = fe_number(&v);
     if ((e = setting(train, "save")) && (v = fe_eval(lc, e, s)).k == V_STR)
         t->save = keep(lc, resolve(lc, dir, v.s));
-    if ((e = setting(train, "precision")))
+    if ((e = setting(train, "precision"))) {
         t->precision = keep(lc, e->name);
+        t->precision_at = e->loc;
+    }
+    if ((e = setting(train, "quantize"))) {
+        t->quantize = keep(lc, e->name);
+        t->quantize_at = e->loc;
+    }
+    if ((e = setting(train, "checkpoint"))) {
+        t->auto_checkpoint = true;
+        t->checkpoint_at = e->loc;
+    }
     bool ok = record_data(lc, setting(train, "data"), s, dir, &t->data);
     if ((e = setting(train, "valid"))) {
         if (e->kind == FE_CALL) {

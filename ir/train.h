@@ -69,6 +69,9 @@ typedef struct dl_train {
     int64_t        accumulate;
     double         clip_grad;        /* 0: no clipping */
     const char    *precision;        /* "fp32", "bf16", "fp16" */
+    const char    *quantize;         /* "qat", or NULL */
+    bool           auto_checkpoint;  /* checkpoint = auto */
+    dl_loc         precision_at, quantize_at, checkpoint_at;   /* where those are set */
     uint64_t       seed;
     const char    *save;             /* resolved path, or NULL */
     int64_t        checkpoint_every; /* epochs; 0: only at the end and on Ctrl-C */
