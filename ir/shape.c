@@ -663,6 +663,36 @@ static bool rule_gather(rule_ctx *c)
     return true;
 }
 
+/* a no larger than b: equal, or both constants. */
+static bool dim_le(dl_dim a, dl_dim b)
+{
+    return ir_dim_eq(a, b) || (a.n == 0 && b.n == 0 && a.c <= b.c);
+}
+
+/* torch.Tensor.scatter_add: the index walks src (it may be smaller) and stays inside the input
+ * outside `dim`. */
+static bool rule_scatter_add(rule_ctx *c)
+{
+    const dl_type *x = c->in[0], *idx = c->in[1], *src = c->in[2];
+    int d;
+    if (!want_numeric(c, x) || !same_dtype(c, x, src) || !want_int(c, idx, "the index") ||
+        !norm_dim(c, AINT("dim"), x->rank, x, &d))
+        return false;
+    if (idx->rank != x->rank || src->rank != x->rank)
+        return fail(c, "the index %s and the source %s must have the rank of the input %s",
+                    T(c, idx), T(c, src), T(c, x));
+    for (int i = 0; i < x->rank; i++) {
+        if (!dim_le(idx->dim[i], src->dim[i]))
+            return fail(c, "index %s is larger than the source %s in dimension %d", T(c, idx),
+                        T(c, src), i);
+        if (i != d && !dim_le(idx->dim[i], x->dim[i]))
+            return fail(c, "index %s is larger than the input %s in dimension %d", T(c, idx),
+                        T(c, x), i);
+    }
+    c->out[0] = *x;
+    return true;
+}
+
 static bool rule_index_select(rule_ctx *c)
 {
     const dl_type *x = c->in[0], *idx = c->in[1];
@@ -849,9 +879,39 @@ static bool rule_conv_transpose2d(rule_ctx *c)
     return check_bias(c, x, o->dim[1]);
 }
 
-static bool rule_pool2d(rule_ctx *c)
+/* The weight gradient of conv2d: weight_shape must be a weight conv2d takes with x and the
+ * attributes, and dy the type of that convolution's result. */
+static bool rule_conv2d_grad_weight(rule_ctx *c)
 {
-    const dl_type *x = c->in[0];
+    const dl_type *x = c->in[0], *dy = c->in[1];
+    const dl_attr *ws = AFIND("weight_shape");
+    if (ws->n != 4)
+        return fail(c, "weight_shape must have 4 elements (out channels, in channels per group, "
+                    "kernel height and width), got %d", ws->n);
+    dl_type w = {.dtype = x->dtype, .rank = 4};
+    for (int i = 0; i < 4; i++) {
+        if (ws->u.ints[i] <= 0)
+            return fail(c, "weight_shape must be positive, got %" PRId64 " in dimension %d",
+                        ws->u.ints[i], i);
+        w.dim[i] = ir_dim_const(ws->u.ints[i]);
+    }
+    const dl_type *in[2] = {x, &w};
+    dl_type y;
+    rule_ctx conv = *c;
+    conv.in = in, conv.nin = 2, conv.out = &y;
+    if (!rule_conv2d(&conv) || !same_dtype(c, x, dy))
+        return false;
+    if (!ir_type_eq(dy, &y))
+        return fail(c, "the gradient %s must have the type %s of conv2d's result on %s", T(c, dy),
+                    T(c, &y), T(c, x));
+    c->out[0] = w;
+    return true;
+}
+
+/* The result type of max_pool2d or avg_pool2d (or of the forward pass a gradient op undoes)
+ * on x. */
+static bool pool_type(rule_ctx *c, const dl_type *x, dl_type *o)
+{
     int64_t k[2], s[2], p[2], d[2] = {1, 1};
     if (!want_rank(c, x, 3, 4, "the input ([N,] C, H, W)") || !want_numeric(c, x) ||
         !pair_attr(c, "kernel_size", 1, k) || !pair_attr(c, "padding", 0, p))
@@ -861,10 +921,10 @@ static bool rule_pool2d(rule_ctx *c)
             return false;
     } else
         s[0] = k[0], s[1] = k[1];
-    if (c->code == DL_OP_MAX_POOL2D && !pair_attr(c, "dilation", 1, d))
+    if ((c->code == DL_OP_MAX_POOL2D || c->code == DL_OP_MAX_POOL2D_GRAD) &&
+        !pair_attr(c, "dilation", 1, d))
         return false;
     bool ceil_mode = ABOOL("ceil_mode");
-    dl_type *o = &c->out[0];
     *o = *x;
     for (int i = 0; i < 2; i++) {
         int h = x->rank - 2 + i;
@@ -883,19 +943,47 @@ static bool rule_pool2d(rule_ctx *c)
     return true;
 }
 
-static bool rule_adaptive_pool2d(rule_ctx *c)
+static bool rule_pool2d(rule_ctx *c) { return pool_type(c, c->in[0], &c->out[0]); }
+
+static bool adaptive_pool_type(rule_ctx *c, const dl_type *x, dl_type *o)
 {
-    const dl_type *x = c->in[0];
     int64_t sz[2];
     if (!want_rank(c, x, 3, 4, "the input ([N,] C, H, W)") || !want_float(c, x) ||
         !pair_attr(c, "output_size", 1, sz))
         return false;
     if (sz[0] <= 0 || sz[1] <= 0)
         return fail(c, "output_size must be positive");
-    c->out[0] = *x;
-    c->out[0].dim[x->rank - 2] = ir_dim_const(sz[0]);
-    c->out[0].dim[x->rank - 1] = ir_dim_const(sz[1]);
+    *o = *x;
+    o->dim[x->rank - 2] = ir_dim_const(sz[0]);
+    o->dim[x->rank - 1] = ir_dim_const(sz[1]);
     return true;
+}
+
+static bool rule_adaptive_pool2d(rule_ctx *c) { return adaptive_pool_type(c, c->in[0], &c->out[0]); }
+
+/* The gradient ops of pooling: (dy, x) with dy of the pooled type of x; the result is x's. */
+static bool pool_grad_result(rule_ctx *c, const dl_type *pooled)
+{
+    const dl_type *dy = c->in[0], *x = c->in[1];
+    if (!same_dtype(c, dy, x))
+        return false;
+    if (!ir_type_eq(dy, pooled))
+        return fail(c, "the gradient %s must have the pooled type %s of the input %s", T(c, dy),
+                    T(c, pooled), T(c, x));
+    c->out[0] = *x;
+    return true;
+}
+
+static bool rule_pool2d_grad(rule_ctx *c)
+{
+    dl_type y;
+    return pool_type(c, c->in[1], &y) && pool_grad_result(c, &y);
+}
+
+static bool rule_adaptive_pool2d_grad(rule_ctx *c)
+{
+    dl_type y;
+    return adaptive_pool_type(c, c->in[1], &y) && pool_grad_result(c, &y);
 }
 
 static bool rule_softmax(rule_ctx *c)

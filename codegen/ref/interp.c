@@ -305,10 +305,12 @@ static bool dispatch(interp *in, const dl_op *op, ref_t *const *args, ref_t *out
     case DL_OP_BROADCAST_TO: case DL_OP_CONCAT: case DL_OP_STACK: case DL_OP_SPLIT:
     case DL_OP_SLICE: case DL_OP_SQUEEZE: case DL_OP_UNSQUEEZE: case DL_OP_FLATTEN: case DL_OP_PAD:
     case DL_OP_GATHER: case DL_OP_INDEX_SELECT: case DL_OP_ONE_HOT: case DL_OP_EMBEDDING:
+    case DL_OP_SCATTER_ADD:
         return ref_shape(&in->c, op, args, out);
     case DL_OP_CONV2D: case DL_OP_CONV_TRANSPOSE2D: case DL_OP_MAX_POOL2D: case DL_OP_AVG_POOL2D:
     case DL_OP_ADAPTIVE_AVG_POOL2D: case DL_OP_LAYER_NORM: case DL_OP_BATCH_NORM:
-    case DL_OP_DROPOUT: case DL_OP_SDPA:
+    case DL_OP_DROPOUT: case DL_OP_SDPA: case DL_OP_MAX_POOL2D_GRAD: case DL_OP_AVG_POOL2D_GRAD:
+    case DL_OP_ADAPTIVE_AVG_POOL2D_GRAD: case DL_OP_CONV2D_GRAD_WEIGHT:
         return ref_nn(&in->c, op, args, out);
     case DL_OP_MSE_LOSS: case DL_OP_L1_LOSS: case DL_OP_HUBER_LOSS: case DL_OP_SMOOTH_L1_LOSS:
     case DL_OP_CROSS_ENTROPY: case DL_OP_NLL_LOSS: case DL_OP_BCE: case DL_OP_BCE_WITH_LOGITS:

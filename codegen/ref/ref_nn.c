@@ -1,5 +1,6 @@
 /* Layers in the reference interpreter: convolutions, pooling, normalisation, dropout and
- * attention, written as the direct loops of their PyTorch definitions with float64 sums. */
+ * attention, and the gradient ops of convolution and pooling, written as the direct loops of
+ * their PyTorch definitions with float64 sums. */
 #include "codegen/ref/ref_internal.h"
 #include "support/philox.h"
 
@@ -88,69 +89,190 @@ static bool conv_transpose2d(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_
     return true;
 }
 
+/* The gradient of conv2d with respect to its weight: each weight element's products summed
+ * over the batch and the output positions it reached. */
+static void conv2d_grad_weight(const dl_op *op, ref_t *const *in, ref_t *out)
+{
+    const ref_t *x = in[0], *dy = in[1];
+    int64_t s[2], p[2], d[2], g = RATTR(int, "groups");
+    pair(op, "stride", 1, s), pair(op, "padding", 0, p), pair(op, "dilation", 1, d);
+    int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+    int64_t O = out->dim[0], Cg = out->dim[1], KH = out->dim[2], KW = out->dim[3];
+    int64_t OH = dy->dim[2], OW = dy->dim[3], Og = O / g;
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    double acc = 0;
+                    int64_t ci = (o / Og) * Cg + c;
+                    for (int64_t n = 0; n < N; n++)
+                        for (int64_t oh = 0; oh < OH; oh++) {
+                            int64_t h = oh * s[0] - p[0] + kh * d[0];
+                            if (h < 0 || h >= H)
+                                continue;
+                            for (int64_t ow = 0; ow < OW; ow++) {
+                                int64_t w = ow * s[1] - p[1] + kw * d[1];
+                                if (w < 0 || w >= W)
+                                    continue;
+                                acc += ref_get(dy, ((n * O + o) * OH + oh) * OW + ow) *
+                                       ref_get(x, ((n * C + ci) * H + h) * W + w);
+                            }
+                        }
+                    ref_set(out, ((o * Cg + c) * KH + kh) * KW + kw, acc);
+                }
+}
+
+/* The windows of max_pool2d and avg_pool2d and of their gradient ops. */
+typedef struct pool_win {
+    int64_t k[2], s[2], p[2], d[2];
+    bool    is_max, include_pad;
+} pool_win;
+
+static pool_win pool_win_of(const dl_op *op)
+{
+    pool_win w = {.d = {1, 1}};
+    pair(op, "kernel_size", 1, w.k), pair(op, "padding", 0, w.p);
+    if (RFIND("stride"))
+        pair(op, "stride", 1, w.s);
+    else
+        w.s[0] = w.k[0], w.s[1] = w.k[1];
+    w.is_max = op->code == DL_OP_MAX_POOL2D || op->code == DL_OP_MAX_POOL2D_GRAD;
+    if (w.is_max)
+        pair(op, "dilation", 1, w.d);
+    w.include_pad = !w.is_max && RATTR(bool, "count_include_pad");
+    return w;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* PyTorch's divisor for the average window starting at (h0, w0): the window clipped to the
+ * padded input, or to the input itself without count_include_pad. */
+static int64_t avg_divisor(const pool_win *p, int64_t h0, int64_t w0, int64_t H, int64_t W)
+{
+    int64_t h1 = min64(h0 + p->k[0], H + p->p[0]), w1 = min64(w0 + p->k[1], W + p->p[1]);
+    if (p->include_pad)
+        return (h1 - h0) * (w1 - w0);
+    return (min64(h1, H) - max64(h0, 0)) * (min64(w1, W) - max64(w0, 0));
+}
+
+/* Where in its H x W plane (at x's element `base`) the window starting at (h0, w0) has its
+ * maximum, as PyTorch's kernels pick it: the first of equal maxima, the last NaN, the first
+ * position inside the input when all are -inf; -1 when no position is inside. */
+static int64_t max_at(const pool_win *p, const ref_t *x, int64_t base, int64_t h0, int64_t w0,
+                      int64_t H, int64_t W)
+{
+    int64_t hs = h0, ws = w0;
+    while (hs < 0)
+        hs += p->d[0];
+    while (ws < 0)
+        ws += p->d[1];
+    int64_t he = min64(h0 + (p->k[0] - 1) * p->d[0] + 1, H);
+    int64_t we = min64(w0 + (p->k[1] - 1) * p->d[1] + 1, W);
+    if (hs >= he || ws >= we)
+        return -1;
+    int64_t at = hs * W + ws;
+    double m = -INFINITY;
+    for (int64_t h = hs; h < he; h += p->d[0])
+        for (int64_t w = ws; w < we; w += p->d[1]) {
+            double v = ref_get(x, base + h * W + w);
+            if (v > m || isnan(v))
+                m = v, at = h * W + w;
+        }
+    return at;
+}
+
 /* max_pool2d and avg_pool2d over the last two dimensions (3-D or 4-D input). */
 static void pool2d(const dl_op *op, const ref_t *x, ref_t *out)
 {
-    int64_t k[2], s[2], p[2], d[2] = {1, 1};
-    pair(op, "kernel_size", 1, k), pair(op, "padding", 0, p);
-    if (RFIND("stride"))
-        pair(op, "stride", 1, s);
-    else
-        s[0] = k[0], s[1] = k[1];
-    bool is_max = op->code == DL_OP_MAX_POOL2D;
-    if (is_max)
-        pair(op, "dilation", 1, d);
-    bool include_pad = !is_max && RATTR(bool, "count_include_pad");
+    pool_win p = pool_win_of(op);
     int r = x->rank;
     int64_t H = x->dim[r - 2], W = x->dim[r - 1], OH = out->dim[r - 2], OW = out->dim[r - 1];
     int64_t planes = H * W > 0 ? x->n / (H * W) : 0;
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t h0 = oh * s[0] - p[0], w0 = ow * s[1] - p[1];
-                double acc = is_max ? -INFINITY : 0;
-                for (int64_t kh = 0; kh < k[0]; kh++)
-                    for (int64_t kw = 0; kw < k[1]; kw++) {
-                        int64_t h = h0 + kh * d[0], w = w0 + kw * d[1];
-                        if (h < 0 || h >= H || w < 0 || w >= W)
-                            continue;
-                        double v = ref_get(x, (pl * H + h) * W + w);
-                        if (!is_max)
-                            acc += v;
-                        else if (v > acc || isnan(v))
-                            acc = isnan(acc) ? acc : v;
-                    }
-                if (!is_max) {
-                    /* PyTorch's divisor: the window clipped to the padded input, or to the
-                     * input itself without count_include_pad. */
-                    int64_t h1 = h0 + k[0] < H + p[0] ? h0 + k[0] : H + p[0];
-                    int64_t w1 = w0 + k[1] < W + p[1] ? w0 + k[1] : W + p[1];
-                    int64_t pool = (h1 - h0) * (w1 - w0);
-                    int64_t hs = h0 > 0 ? h0 : 0, ws = w0 > 0 ? w0 : 0;
-                    int64_t he = h1 < H ? h1 : H, we = w1 < W ? w1 : W;
-                    acc /= (double)(include_pad ? pool : (he - hs) * (we - ws));
+                int64_t h0 = oh * p.s[0] - p.p[0], w0 = ow * p.s[1] - p.p[1];
+                double acc = 0;
+                if (p.is_max) {
+                    int64_t at = max_at(&p, x, pl * H * W, h0, w0, H, W);
+                    acc = at < 0 ? -INFINITY : ref_get(x, pl * H * W + at);
+                } else {
+                    for (int64_t h = max64(h0, 0); h < min64(h0 + p.k[0], H); h++)
+                        for (int64_t w = max64(w0, 0); w < min64(w0 + p.k[1], W); w++)
+                            acc += ref_get(x, (pl * H + h) * W + w);
+                    acc /= (double)avg_divisor(&p, h0, w0, H, W);
                 }
                 ref_set(out, (pl * OH + oh) * OW + ow, acc);
             }
 }
 
-static void adaptive_avg_pool2d(const ref_t *x, ref_t *out)
+/* max_pool2d_grad and avg_pool2d_grad: each window's gradient back to the positions it read. */
+static bool pool2d_grad(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_t *out)
 {
+    const ref_t *dy = in[0], *x = in[1];
+    pool_win p = pool_win_of(op);
     int r = x->rank;
-    int64_t H = x->dim[r - 2], W = x->dim[r - 1], OH = out->dim[r - 2], OW = out->dim[r - 1];
+    int64_t H = x->dim[r - 2], W = x->dim[r - 1], OH = dy->dim[r - 2], OW = dy->dim[r - 1];
     int64_t planes = H * W > 0 ? x->n / (H * W) : 0;
+    double *acc = calloc((size_t)(out->n ? out->n : 1), sizeof *acc);
+    if (!acc)
+        return ref_fail(c, op, "out of memory");
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
-                /* start = floor(o * in / out), end = ceil((o + 1) * in / out) */
+                int64_t h0 = oh * p.s[0] - p.p[0], w0 = ow * p.s[1] - p.p[1];
+                double g = ref_get(dy, (pl * OH + oh) * OW + ow);
+                if (p.is_max) {
+                    int64_t at = max_at(&p, x, pl * H * W, h0, w0, H, W);
+                    if (at >= 0)
+                        acc[pl * H * W + at] += g;
+                    continue;
+                }
+                g /= (double)avg_divisor(&p, h0, w0, H, W);
+                for (int64_t h = max64(h0, 0); h < min64(h0 + p.k[0], H); h++)
+                    for (int64_t w = max64(w0, 0); w < min64(w0 + p.k[1], W); w++)
+                        acc[(pl * H + h) * W + w] += g;
+            }
+    for (int64_t i = 0; i < out->n; i++)
+        ref_set(out, i, acc[i]);
+    free(acc);
+    return true;
+}
+
+/* adaptive_avg_pool2d and its gradient (grad: x is in[1], the gradient dy in[0]). Window o of
+ * n over an extent `in`: [floor(o * in / n), ceil((o + 1) * in / n)). */
+static bool adaptive_avg_pool2d(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_t *out)
+{
+    bool grad = op->code == DL_OP_ADAPTIVE_AVG_POOL2D_GRAD;
+    const ref_t *x = grad ? in[1] : in[0], *y = grad ? in[0] : out;
+    int r = x->rank;
+    int64_t H = x->dim[r - 2], W = x->dim[r - 1], OH = y->dim[r - 2], OW = y->dim[r - 1];
+    int64_t planes = H * W > 0 ? x->n / (H * W) : 0;
+    double *acc = grad ? calloc((size_t)(out->n ? out->n : 1), sizeof *acc) : NULL;
+    if (grad && !acc)
+        return ref_fail(c, op, "out of memory");
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t hs = oh * H / OH, he = ((oh + 1) * H + OH - 1) / OH;
                 int64_t ws = ow * W / OW, we = ((ow + 1) * W + OW - 1) / OW;
-                double acc = 0;
+                double cnt = (double)((he - hs) * (we - ws)), sum = 0;
+                double g = grad ? ref_get(y, (pl * OH + oh) * OW + ow) / cnt : 0;
                 for (int64_t h = hs; h < he; h++)
-                    for (int64_t w = ws; w < we; w++)
-                        acc += ref_get(x, (pl * H + h) * W + w);
-                ref_set(out, (pl * OH + oh) * OW + ow, acc / (double)((he - hs) * (we - ws)));
+                    for (int64_t w = ws; w < we; w++) {
+                        if (grad)
+                            acc[(pl * H + h) * W + w] += g;
+                        else
+                            sum += ref_get(x, (pl * H + h) * W + w);
+                    }
+                if (!grad)
+                    ref_set(out, (pl * OH + oh) * OW + ow, sum / cnt);
             }
+    for (int64_t i = 0; grad && i < out->n; i++)
+        ref_set(out, i, acc[i]);
+    free(acc);
+    return true;
 }
 
 static void layer_norm(const dl_op *op, ref_t *const *in, ref_t *out)
@@ -296,7 +418,11 @@ bool ref_nn(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_t *out)
     case DL_OP_CONV_TRANSPOSE2D: return conv_transpose2d(c, op, in, out);
     case DL_OP_MAX_POOL2D:
     case DL_OP_AVG_POOL2D: pool2d(op, in[0], out); return true;
-    case DL_OP_ADAPTIVE_AVG_POOL2D: adaptive_avg_pool2d(in[0], out); return true;
+    case DL_OP_MAX_POOL2D_GRAD:
+    case DL_OP_AVG_POOL2D_GRAD: return pool2d_grad(c, op, in, out);
+    case DL_OP_ADAPTIVE_AVG_POOL2D:
+    case DL_OP_ADAPTIVE_AVG_POOL2D_GRAD: return adaptive_avg_pool2d(c, op, in, out);
+    case DL_OP_CONV2D_GRAD_WEIGHT: conv2d_grad_weight(op, in, out); return true;
     case DL_OP_LAYER_NORM: layer_norm(op, in, out); return true;
     case DL_OP_BATCH_NORM: batch_norm(op, in, out); return true;
     case DL_OP_DROPOUT: dropout(op, in, out); return true;

@@ -1,7 +1,9 @@
-/* Shape and data-movement ops in the reference interpreter (reshape to one_hot, embedding).
- * They move bytes, never values through doubles, so i64 data is copied exactly. */
+/* Shape and data-movement ops in the reference interpreter (reshape to one_hot, embedding,
+ * scatter_add). They move bytes, never values through doubles, so i64 data is copied exactly;
+ * scatter_add sums floats in doubles and integers in int64. */
 #include "codegen/ref/ref_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void cpy(ref_t *o, int64_t oi, const ref_t *x, int64_t xi)
@@ -133,6 +135,43 @@ static bool index_select(ref_ctx *c, const dl_op *op, const ref_t *x, const ref_
     return true;
 }
 
+/* out = x; out[... index[i] ...] += src[i] along dim for every position i of the index. */
+static bool scatter_add(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_t *out)
+{
+    const ref_t *x = in[0], *idx = in[1], *src = in[2];
+    int d = ref_norm_dim(RATTR(int, "dim"), x->rank);
+    bool fl = ir_dtype_is_float(x->dt);
+    double *acc = fl ? malloc((size_t)(x->n ? x->n : 1) * sizeof *acc) : NULL;
+    if (fl && !acc)
+        return ref_fail(c, op, "out of memory");
+    memcpy(out->data, x->data, (size_t)(x->n * ref_esize(x)));
+    for (int64_t i = 0; fl && i < x->n; i++)
+        acc[i] = ref_get(x, i);
+    int64_t xst[DL_MAX_RANK], sst[DL_MAX_RANK];
+    ref_strides(x, xst);
+    ref_strides(src, sst);
+    bool ok = true;
+    for (int64_t i = 0; ok && i < idx->n; i++) {
+        int64_t v = ref_geti(idx, i), rem = i, xo = 0, so = 0;
+        if (!(ok = index_ok(c, op, v, x->rank ? x->dim[d] : 1)))
+            break;
+        for (int k = idx->rank - 1; k >= 0; k--) {
+            int64_t at = rem % idx->dim[k];
+            rem /= idx->dim[k];
+            xo += (k == d ? v : at) * xst[k];
+            so += at * sst[k];
+        }
+        if (fl)
+            acc[xo] += ref_get(src, so);
+        else
+            ref_seti(out, xo, (int64_t)((uint64_t)ref_geti(out, xo) + (uint64_t)ref_geti(src, so)));
+    }
+    for (int64_t i = 0; ok && fl && i < x->n; i++)
+        ref_set(out, i, acc[i]);
+    free(acc);
+    return ok;
+}
+
 static bool one_hot(ref_ctx *c, const dl_op *op, const ref_t *x, ref_t *out)
 {
     int64_t k = RATTR(int, "num_classes");
@@ -211,6 +250,7 @@ bool ref_shape(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_t *out)
     case DL_OP_INDEX_SELECT: return index_select(c, op, x, in[1], out);
     case DL_OP_ONE_HOT: return one_hot(c, op, x, out);
     case DL_OP_EMBEDDING: return embedding(c, op, x, in[1], out);
+    case DL_OP_SCATTER_ADD: return scatter_add(c, op, in, out);
     default: return ref_fail(c, op, "not a shape op");
     }
 }

@@ -793,6 +793,82 @@ for shape in ([], [2, 3], [4, 0]):
         for dst in ("f32", "f64", "f16", "bf16", "i8", "u8", "i32", "i64", "bool"):
             ok("cast", [T(shape, src)], {"dtype": DType(dst)}, lambda x, d=dst: x.to(TORCH_DT[d]))
 
+# -- gradient ops (torch's backward decides: the gradient of fn at the operand for dy)
+
+def grad_of(fn, wrt=0):
+    """g(dy, *operands): the gradient of fn(*operands) with respect to operand `wrt`."""
+    def g(dy, *ins):
+        with torch.enable_grad():
+            ins = [t.detach().requires_grad_(i == wrt) for i, t in enumerate(ins)]
+            fn(*ins).backward(dy)
+        return ins[wrt].grad
+    return g
+
+
+SCATTERS = [([4, 5], [2, 5], [2, 5], 0), ([4, 5], [2, 3], [3, 4], 1), ([4, 5], [4, 7], [4, 7], 1),
+            ([3], [5], [5], 0), ([2, 3, 4], [2, 1, 4], [2, 2, 4], -2), ([], [], [], 0),
+            ([2, 3], [1, 1], [1, 1], -1)]
+for xs, ix, ss, d in SCATTERS:
+    for dt in ("f32", "f64", "i64"):
+        n = xs[d] if xs else 1
+        ok("scatter_add", [T(xs, dt, 0, 5), I(ix, n), T(ss, dt, 0, 5)], {"dim": d},
+           lambda x, i, s, d=d: x.scatter_add(d, i, s))
+for xs, ix, ss, d, dts in (([4, 5], [5, 5], [5, 5], 1, "f32"), ([4, 5], [2, 5], [2, 4], 0, "f32"),
+                           ([4, 5], [2], [2], 0, "f32"), ([4, 5], [2, 5], [2, 5], 2, "f32"),
+                           ([4, 5], [2, 5], [2, 5], 0, "f64")):
+    bad("scatter_add", [T(xs), I(ix), T(ss, dts)], {"dim": d},
+        lambda x, i, s, d=d: x.scatter_add(d, i, s))
+bad("scatter_add", [T([4, 5]), T([2, 5]), T([2, 5])], {"dim": 0},
+    lambda x, i, s: x.scatter_add(0, i, s))
+
+for x in ([1, 2, 7, 7], [2, 9, 8]):
+    for k, s, p in (([2], None, [0]), ([3], [2], [1]), ([2, 3], [1], [1, 0])):
+        for ceil in (False, True):
+            for dt in ("f32", "f64"):
+                attrs = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}
+                for op, fn, extra in (("max_pool2d_grad", F.max_pool2d, {"dilation": [1, 2]}),
+                                      ("avg_pool2d_grad", F.avg_pool2d, {"count_include_pad": False})):
+                    for a in (attrs, dict(attrs, **extra)):
+                        f = lambda t, fn=fn, kw=pool_kw(a): fn(t, **kw)
+                        xt = T(x, dt)
+                        ok(op, [T(f(xt).shape, dt), xt], a, grad_of(f))
+                # dy of the wrong shape
+                bad("max_pool2d_grad", [T(x, dt), T(x, dt)], attrs,
+                    grad_of(lambda t, kw=pool_kw(attrs): F.max_pool2d(t, **kw)))
+for x in ([1, 3, 8, 8], [3, 7, 5]):
+    for o in ([1], [2, 3], [10, 3]):
+        xt = T(x)
+        f = lambda t, o=o: F.adaptive_avg_pool2d(t, o[0] if len(o) == 1 else o)
+        ok("adaptive_avg_pool2d_grad", [T(f(xt).shape), xt], {"output_size": o}, grad_of(f))
+        bad("adaptive_avg_pool2d_grad", [T(x[:-2] + [4, 4]), xt], {"output_size": o}, grad_of(f))
+
+
+def conv_wgrad(ws, kw):
+    def g(x, dy):
+        with torch.enable_grad():
+            w = torch.zeros(ws, dtype=x.dtype, requires_grad=True)
+            F.conv2d(x, w, **kw).backward(dy)
+        return w.grad
+    return g
+
+
+for x, ws, attrs in (([2, 4, 7, 6], [3, 4, 3, 3], {}),
+                     ([2, 4, 7, 6], [5, 4, 3, 2], {"stride": [2, 1], "padding": [1, 2], "dilation": [1, 2]}),
+                     ([1, 4, 5, 5], [6, 2, 3, 3], {"padding": [1], "groups": 2}),
+                     ([2, 3, 8, 7], [3, 1, 2, 2], {"stride": [3], "groups": 3}),
+                     ([1, 2, 3, 3], [2, 2, 3, 3], {})):
+    for dt in ("f32", "f64"):
+        kw = dict(attrs)
+        y = F.conv2d(T(x, dt), T(ws, dt), **kw)
+        ok("conv2d_grad_weight", [T(x, dt), T(y.shape, dt)], dict(attrs, weight_shape=ws),
+           conv_wgrad(ws, kw))
+        bad("conv2d_grad_weight", [T(x, dt), T(list(y.shape[:2]) + [y.shape[2] + 1, y.shape[3]], dt)],
+            dict(attrs, weight_shape=ws), conv_wgrad(ws, kw))
+bad("conv2d_grad_weight", [T([1, 3, 5, 5]), T([1, 4, 3, 3])], {"weight_shape": [4, 2, 3, 3]},
+    conv_wgrad([4, 2, 3, 3], {}))
+bad("conv2d_grad_weight", [T([1, 4, 5, 5]), T([1, 6, 3, 3])], {"weight_shape": [6, 2, 3, 3], "groups": 3},
+    conv_wgrad([6, 2, 3, 3], {"groups": 3}))
+
 
 # ---- running them ---------------------------------------------------------------------------
 

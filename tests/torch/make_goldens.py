@@ -468,11 +468,83 @@ def gen_metrics():
     case('top_k_accuracy', 'k5_default', [x, y], {}, lambda a, b: topk_acc(a, b, 5), out_dtype=torch.float32)
 
 
+def autograd_of(fn, grad_of=0):
+    """The gradient of fn's result with respect to its operand `grad_of`, for a result gradient
+    dy: the gradient ops' answers, g(dy, *operands) (PyTorch's backward, run in float64)."""
+    def g(dy, *ins):
+        ins = [t.clone().requires_grad_(i == grad_of) for i, t in enumerate(ins)]
+        fn(*ins).backward(dy)
+        return ins[grad_of].grad
+    return g
+
+
+def gen_grads():
+    x = rnd(3, 5)
+    case('scatter_add', 'dim0_repeat', [x, torch.tensor([[0, 1, 2, 0, 0], [2, 0, 2, 1, 0]]), rnd(2, 5)], {'dim': 0},
+         lambda b, i, s: b.scatter_add(0, i, s))
+    case('scatter_add', 'dim_neg_small', [x, ints(2, 3, lo=0, hi=5), rnd(3, 4)], {'dim': -1},
+         lambda b, i, s: b.scatter_add(-1, i, s))
+    case('scatter_add', 'f64_i32', [rnd(4, 2, 3, dtype=torch.float64), ints(2, 2, 3, lo=0, hi=4, dtype=torch.int32),
+                                    rnd(2, 2, 3, dtype=torch.float64)], {'dim': 0},
+         lambda b, i, s: b.scatter_add(0, i.long(), s))
+    case('scatter_add', 'f16', [rnd(3, 4, dtype=torch.float16), ints(3, 4, lo=0, hi=4), rnd(3, 4, dtype=torch.float16)],
+         {'dim': 1}, lambda b, i, s: b.scatter_add(1, i, s))
+    case('scatter_add', 'i64', [ints(3, 4), ints(3, 6, lo=0, hi=4), ints(3, 6)], {'dim': 1},
+         lambda b, i, s: b.scatter_add(1, i, s))
+
+    def pool_case(op, name, x, attrs, fn):
+        dy = rnd(*fn(x.double()).shape, dtype=x.dtype)
+        case(op, name, [dy, x], attrs, autograd_of(fn))
+    x = rnd(2, 3, 7, 6)
+    op = 'max_pool2d_grad'
+    pool_case(op, 'k2', x, {'kernel_size': [2]}, lambda a: F.max_pool2d(a, 2))
+    pool_case(op, 'k3s2p1_ceil', x, {'kernel_size': [3], 'stride': [2], 'padding': [1], 'ceil_mode': True},
+              lambda a: F.max_pool2d(a, 3, 2, 1, ceil_mode=True))
+    pool_case(op, 'dil', x, {'kernel_size': [2, 3], 'stride': [1, 2], 'dilation': [2, 1]},
+              lambda a: F.max_pool2d(a, (2, 3), (1, 2), 0, (2, 1)))
+    pool_case(op, 'ties_chw', ints(2, 5, 5, lo=0, hi=3).float(), {'kernel_size': [3], 'stride': [1]},
+              lambda a: F.max_pool2d(a, 3, 1))
+    # A window with two NaNs (the last one takes the gradient, as PyTorch's kernels pick it) and
+    # one of -inf only (its first position does).
+    y = rnd(1, 2, 4, 4)
+    y[0, 0, 0, 1] = y[0, 0, 0, 2] = float('nan')
+    y[0, 1, 1:3, 1:3] = float('-inf')
+    pool_case(op, 'nan_inf', y, {'kernel_size': [2], 'padding': [1]}, lambda a: F.max_pool2d(a, 2, padding=1))
+    pool_case(op, 'f16', x.half(), {'kernel_size': [3], 'stride': [2]}, lambda a: F.max_pool2d(a, 3, 2))
+    op = 'avg_pool2d_grad'
+    pool_case(op, 'k2', x, {'kernel_size': [2]}, lambda a: F.avg_pool2d(a, 2))
+    pool_case(op, 'pad_nocount', x, {'kernel_size': [3], 'stride': [2], 'padding': [1], 'count_include_pad': False},
+              lambda a: F.avg_pool2d(a, 3, 2, 1, count_include_pad=False))
+    pool_case(op, 'ceil_pad', x, {'kernel_size': [3, 2], 'stride': [2], 'padding': [1], 'ceil_mode': True},
+              lambda a: F.avg_pool2d(a, (3, 2), 2, 1, ceil_mode=True))
+    pool_case(op, 'ceil_nocount', rnd(3, 5, 5), {'kernel_size': [2], 'ceil_mode': True, 'count_include_pad': False},
+              lambda a: F.avg_pool2d(a, 2, ceil_mode=True, count_include_pad=False))
+    op = 'adaptive_avg_pool2d_grad'
+    pool_case(op, 'uneven', x, {'output_size': [3, 4]}, lambda a: F.adaptive_avg_pool2d(a, (3, 4)))
+    pool_case(op, 'overlap_chw', rnd(3, 5, 5), {'output_size': [4, 3]}, lambda a: F.adaptive_avg_pool2d(a, (4, 3)))
+    pool_case(op, 'f64_up', rnd(2, 2, 3, 4, dtype=torch.float64), {'output_size': [5, 6]},
+              lambda a: F.adaptive_avg_pool2d(a, (5, 6)))
+
+    def wgrad(name, x, wshape, attrs, **kw):
+        w = torch.zeros(wshape, dtype=torch.float64)
+        dy = rnd(*F.conv2d(x.double(), w, **kw).shape, dtype=x.dtype)
+        case('conv2d_grad_weight', name, [x, dy], dict(attrs, weight_shape=list(wshape)),
+             lambda a, d: autograd_of(lambda u, v: F.conv2d(u, v, **kw), 1)(d, a, w))
+    x = rnd(2, 4, 7, 6)
+    wgrad('basic', x, (3, 4, 3, 3), {})
+    wgrad('spd', x, (5, 4, 3, 2), {'stride': [2, 1], 'padding': [1, 2], 'dilation': [1, 2]},
+          stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    wgrad('groups', x, (6, 2, 3, 3), {'padding': [1], 'groups': 2}, padding=1, groups=2)
+    wgrad('stride_rest', rnd(2, 4, 8, 7), (2, 4, 2, 2), {'stride': [3]}, stride=3)
+    wgrad('f64_depthwise', rnd(1, 3, 5, 5, dtype=torch.float64), (3, 1, 3, 3), {'groups': 3, 'dilation': [2]},
+          groups=3, dilation=2)
+
+
 def main():
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
     os.makedirs(ROOT)
-    for g in [gen_structural, gen_unary, gen_binary, gen_reduce, gen_shape, gen_linalg, gen_nn, gen_loss, gen_metrics]:
+    for g in [gen_structural, gen_unary, gen_binary, gen_reduce, gen_shape, gen_linalg, gen_nn, gen_loss, gen_metrics, gen_grads]:
         g()
     print('wrote %d cases under %s' % (ncases, os.path.normpath(ROOT)))
 
