@@ -17,7 +17,7 @@ struct cg_progress {
     int         nmetrics;
     const char *const *names;
     /* This epoch: sums weighted by samples, the clock. */
-    double      loss_sum, metric_sum[64], t0, last_draw;
+    double      loss_sum, metric_sum[64], t0, t_last, last_draw;   /* t_last: the last step's end */
     int64_t     samples, first_batch;
     double      run_t0;
     int64_t     run_batches;
@@ -57,7 +57,7 @@ void cg_progress_epoch_begin(cg_progress *p, int64_t epoch, int64_t first_batch)
     memset(p->metric_sum, 0, sizeof p->metric_sum);
     p->samples = 0;
     p->first_batch = first_batch;
-    p->t0 = now();
+    p->t0 = p->t_last = now();
     p->last_draw = 0;
 }
 
@@ -83,7 +83,7 @@ void cg_progress_step(cg_progress *p, int64_t epoch, int64_t batch, int64_t step
             fprintf(p->log, ", \"%s\": %.9g", p->names[i], metrics[i]);
         fprintf(p->log, ", \"lr\": %.9g, \"grad_norm\": %.9g}\n", lr, grad_norm);
     }
-    double t = now();
+    double t = p->t_last = now();
     if (p->quiet || !p->tty || (t - p->last_draw < 0.1 && batch < p->nbatches))
         return;
     p->last_draw = t;
@@ -102,7 +102,8 @@ void cg_progress_step(cg_progress *p, int64_t epoch, int64_t batch, int64_t step
 
 void cg_progress_epoch_end(cg_progress *p, int64_t epoch, const double *valid)
 {
-    double secs = now() - p->t0, n = p->samples ? (double)p->samples : 1;
+    /* Training throughput: the epoch's batches, not its validation. */
+    double secs = (p->samples ? p->t_last : now()) - p->t0, n = p->samples ? (double)p->samples : 1;
     double m[64];
     for (int i = 0; i < p->nmetrics; i++)
         m[i] = p->metric_sum[i] / n;

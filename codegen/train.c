@@ -383,6 +383,31 @@ static bool load_data(trainer *tr)
     return true;
 }
 
+/* The samples of `d` must be what the step was compiled for (the frontend typed the batch from
+ * the same files; a validation source must match the training one). */
+static bool check_samples(trainer *tr, const rt_dataset *d, const char *path)
+{
+    const dl_func *f = tr->step.f;
+    int idx[2] = {tr->step.ix, tr->step.iy};
+    const char *dt[2] = {d->x_dtype, d->y_dtype};
+    const int64_t *shape[2] = {d->x_shape, d->y_shape};
+    int rank[2] = {d->x_rank, d->y_rank};
+    for (int k = 0; k < 2; k++) {
+        if (idx[k] < 0)
+            continue;
+        const dl_type *t = &f->args[idx[k]]->type;
+        bool ok = !strcmp(ir_dtype_safetensors(t->dtype), dt[k]) && t->rank == rank[k] + 1;
+        for (int i = 0; ok && i < rank[k]; i++)
+            ok = ir_dim_is_const(t->dim[i + 1]) && t->dim[i + 1].c == shape[k][i];
+        if (!ok) {
+            char tb[128];
+            ir_type_str(t, tb, sizeof tb);
+            return fail(tr, "%s: its samples do not fit the batch the model was compiled for (%s)", path, tb);
+        }
+    }
+    return true;
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static int64_t dropout_key(uint64_t seed, int64_t micro)
@@ -500,6 +525,8 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
               pass_run_pipeline(m, o->fuse ? "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce"
                                            : "decompose", &popts, diag);
     ok = ok && load_data(&tr) && compile(&tr, &tr.step, "train_step") && compile(&tr, &tr.eval, "evaluate");
+    ok = ok && check_samples(&tr, &tr.data, t->data.path) &&
+         (!tr.has_vdata || check_samples(&tr, &tr.vdata, t->valid_data.path));
     ok = ok && init_state(&tr);
     if (ok) {
         const char *base = t->save ? t->save : "model.safetensors";
