@@ -896,7 +896,7 @@ int main(void)
     printf("grad: %ld elements compared, %ld inputs moved off kinks, %ld elements left on one; "
            "%d cases without a differentiable input skipped; %d checkpoint functions\n",
            st.elems, st.jittered, st.dropped, st.skipped, nck);
-    printf("grad: the closest match to failing: %.3g of the tolerance (%s)\n", st.worst, st.worst_at);
+    printf("grad: the largest |autodiff - fd|: %.3g of the tolerance (%s)\n", st.worst, st.worst_at);
     if (!st.failed && !missing)
         printf("grad: %d cases over %d ops, all match\n", st.cases, nops);
     else
