@@ -8,6 +8,14 @@
 static dl_value *mul(gd *g, dl_value *a, dl_value *b) { return dc_bin(&g->c, DL_OP_MUL, a, b); }
 static dl_value *sub(gd *g, dl_value *a, dl_value *b) { return dc_bin(&g->c, DL_OP_SUB, a, b); }
 
+/* x viewed with t's dimensions; x itself when it has them already. */
+static dl_value *view(gd *g, dl_value *x, const dl_type *t)
+{
+    dl_type want = *t;
+    want.dtype = x->type.dtype;
+    return ir_type_eq(&x->type, &want) ? x : dc_reshape(&g->c, x, t);
+}
+
 static dl_value *scatter_add(gd *g, dl_value *base, dl_value *idx, dl_value *src, int64_t dim)
 {
     dl_value *in[3] = {base, idx, src};
@@ -21,7 +29,7 @@ static dl_value *index_along(gd *g, dl_value *idx, const dl_type *like, int d)
     dl_type t = {.dtype = idx->type.dtype, .rank = like->rank};
     for (int i = 0; i < like->rank; i++)
         t.dim[i] = i == d ? like->dim[d] : ir_dim_const(1);
-    dl_value *r = dc_reshape(&g->c, idx, &t);
+    dl_value *r = view(g, idx, &t);
     t = *like;
     t.dtype = idx->type.dtype;
     return gd_expand_to(g, r, &t);
@@ -58,9 +66,9 @@ bool grad_embedding(gd *g, dl_op *op, dl_value *const *dy, dl_value **dx)
     if (!ir_type_numel(&op->in[0]->type, &k))
         return gd_error(g, op, "the number of indices has too many symbols to be one dimension");
     dl_type rows = {.dtype = w->dtype, .rank = 2, .dim = {k, w->dim[1]}};
-    dl_value *d = dc_reshape(&g->c, dy[0], &rows);
+    dl_value *d = view(g, dy[0], &rows);
     dl_type col = {.dtype = op->in[0]->type.dtype, .rank = 1, .dim = {k}};
-    dl_value *idx = dc_reshape(&g->c, gd_in(g, op, 0), &col);
+    dl_value *idx = view(g, gd_in(g, op, 0), &col);
     dx[1] = scatter_add(g, gd_fill(g, w, 0), index_along(g, idx, &rows, 0), d, 0);
     return true;
 }
