@@ -142,6 +142,10 @@ bool grad_binary(gd *g, dl_op *op, dl_value *const *dy, dl_value **dx)
         db = dc_where(&g->c, zero_base, num(g, 0, d), mul(g, d, mul(g, y, un(g, DL_OP_LOG, ca))));
         break;
     }
+    case DL_OP_MOD:     /* a - floor(a / b) * b, as torch.remainder */
+        da = d;
+        db = mul(g, un(g, DL_OP_NEG, d), un(g, DL_OP_FLOOR, div_(g, ca, cb)));
+        break;
     case DL_OP_MAXIMUM: extremum(g, ca, cb, d, true, &da, &db); break;
     case DL_OP_MINIMUM: extremum(g, ca, cb, d, false, &da, &db); break;
     default:
