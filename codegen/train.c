@@ -130,19 +130,27 @@ static void type_shape(const dl_type *t, int64_t *shape)
         shape[i] = t->dim[i].c;
 }
 
-/* Everything a resumed run needs: parameters, buffers, optimizer and schedule state, and the
- * position, written atomically (rt_st_writer: temporary file, fsync, rename). */
-static bool save_checkpoint(trainer *tr)
+/* Whether argument `info` of the step belongs to the trained model (what `save` writes): not the
+ * batch, not the run's own state, not a frozen model loaded from a file. */
+static bool is_model(const dl_arg_info *info)
+{
+    return info->role != DL_ROLE_INPUT && !is_state(info) && info->path &&
+           !(info->init && !strncmp(info->init, "load(", 5));
+}
+
+/* Writes the step's parameters and buffers (only the model's, or all of them for a checkpoint,
+ * with the position) to `path`, atomically (rt_st_writer: temporary file, fsync, rename). */
+static bool write_state(trainer *tr, const char *path, bool checkpoint)
 {
     char err[600];
-    rt_st_writer *w = rt_st_writer_begin(tr->ckpt, err, sizeof err);
+    rt_st_writer *w = rt_st_writer_begin(path, err, sizeof err);
     if (!w)
         return fail(tr, "%s%s", err, "");
     dl_func *f = tr->step.f;
     int64_t shape[DL_MAX_RANK];
     for (int a = 0; a < f->nargs; a++) {
         const dl_arg_info *info = &f->arginfo[a];
-        if (info->role == DL_ROLE_INPUT)
+        if (checkpoint ? info->role == DL_ROLE_INPUT : !is_model(info))
             continue;
         const cg_tensor *t = &tr->step.args[a];
         type_shape(&t->type, shape);
@@ -152,12 +160,14 @@ static bool save_checkpoint(trainer *tr)
     int64_t pos[3] = {tr->epoch, tr->batch, tr->micro};
     double plateau[2] = {tr->plateau_best, (double)tr->plateau_bad};
     int64_t n3 = 3, n2 = 2;
-    rt_st_writer_add(w, "run.position", "I64", 1, &n3, pos);
-    rt_st_writer_add(w, "run.plateau", "F64", 1, &n2, plateau);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)tr->t->seed);
-    rt_st_writer_add_metadata(w, "format", "dlc checkpoint 1");
-    rt_st_writer_add_metadata(w, "seed", seed);
+    if (checkpoint) {
+        rt_st_writer_add(w, "run.position", "I64", 1, &n3, pos);
+        rt_st_writer_add(w, "run.plateau", "F64", 1, &n2, plateau);
+        rt_st_writer_add_metadata(w, "format", "dlc checkpoint 1");
+        rt_st_writer_add_metadata(w, "seed", seed);
+    }
     if (!rt_st_writer_finish(w, err, sizeof err))
         return fail(tr, "%s%s", err, "");
     return true;
@@ -216,29 +226,6 @@ static bool load_checkpoint(trainer *tr, const char *path)
     }
     sup_arena_reset(&a);
     return ok;
-}
-
-/* The trained model's parameters and buffers under their state_dict names. */
-static bool save_weights(trainer *tr, const char *path)
-{
-    char err[600];
-    rt_st_writer *w = rt_st_writer_begin(path, err, sizeof err);
-    if (!w)
-        return fail(tr, "%s%s", err, "");
-    dl_func *f = tr->step.f;
-    int64_t shape[DL_MAX_RANK];
-    for (int a = 0; a < f->nargs; a++) {
-        const dl_arg_info *info = &f->arginfo[a];
-        if (info->role == DL_ROLE_INPUT || is_state(info) || !info->path ||
-            (info->init && !strncmp(info->init, "load(", 5)))
-            continue;
-        const cg_tensor *t = &tr->step.args[a];
-        type_shape(&t->type, shape);
-        rt_st_writer_add(w, info->path, ir_dtype_safetensors(t->type.dtype), t->type.rank, shape, t->data);
-    }
-    if (!rt_st_writer_finish(w, err, sizeof err))
-        return fail(tr, "%s%s", err, "");
-    return true;
 }
 
 /* ---- running the compiled functions ------------------------------------------------------- */
@@ -464,7 +451,7 @@ static bool train_loop(trainer *tr, bool *interrupted)
             break;
         if (stop_requested) {
             *interrupted = true;
-            ok = save_checkpoint(tr);
+            ok = write_state(tr, tr->ckpt, true);
             cg_progress_finish(tr->prog);
             fprintf(stderr, "dlc: interrupted at epoch %lld, batch %lld; checkpoint saved to %s "
                     "(continue with --resume %s)\n", (long long)tr->epoch + 1, (long long)tr->batch,
@@ -482,7 +469,7 @@ static bool train_loop(trainer *tr, bool *interrupted)
         tr->epoch++;
         tr->batch = 0;
         if (ok && t->checkpoint_every && tr->epoch % t->checkpoint_every == 0)
-            ok = save_checkpoint(tr);
+            ok = write_state(tr, tr->ckpt, true);
     }
     cg_progress_finish(tr->prog);
     return ok;
@@ -544,9 +531,9 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
     ok = ok && train_loop(&tr, interrupted);
     sigaction(SIGINT, &old, NULL);
     if (ok && t->checkpoint_every)
-        ok = save_checkpoint(&tr);
+        ok = write_state(&tr, tr.ckpt, true);
     if (ok && t->save) {
-        ok = save_weights(&tr, t->save);
+        ok = write_state(&tr, t->save, false);
         if (ok && !o->quiet)
             fprintf(stderr, "dlc: saved %s\n", t->save);
     }

@@ -360,6 +360,15 @@ const char *ir_attr_str(int nattr, const dl_attr *attr, dl_opcode code, const ch
     return a ? a->u.s : default_text(code, name);
 }
 
+void ir_attr_pair(const dl_op *op, const char *name, int64_t def, int64_t out[2])
+{
+    const dl_attr *a = ir_attr_find(op->nattr, op->attr, name);
+    if (!a || a->n == 0)
+        out[0] = out[1] = def;
+    else
+        out[0] = a->u.ints[0], out[1] = a->u.ints[a->n > 1];
+}
+
 bool ir_attr_eq(const dl_attr *a, const dl_attr *b)
 {
     if (a->kind != b->kind || strcmp(a->name, b->name) || a->n != b->n)
@@ -494,6 +503,24 @@ void ir_func_set_results(dl_func *f, int n, const dl_result_info *r)
     f->results = ir_alloc(f->module, sizeof *r * (size_t)(n ? n : 1));
     memcpy(f->results, r, sizeof *r * (size_t)n);
     f->nresults = n;
+}
+
+void ir_func_add_results(dl_func *f, int n, dl_value *const *vals, dl_role role)
+{
+    dl_op *ret = f->last;
+    SUP_ASSERT(ret && ret->code == DL_OP_RETURN);
+    int nres = ret->nin + n;
+    dl_value **all = ir_alloc(f->module, sizeof *all * (size_t)(nres ? nres : 1));
+    dl_result_info *info = ir_alloc(f->module, sizeof *info * (size_t)(nres ? nres : 1));
+    for (int i = 0; i < nres; i++) {
+        all[i] = i < ret->nin ? ret->in[i] : vals[i - ret->nin];
+        info[i] = i < ret->nin ? f->results[i] : (dl_result_info){all[i]->type, role};
+    }
+    dl_op *nret = ir_op_create(f, DL_OP_RETURN, nres, all, 0, NULL, 0, NULL, ret->loc, NULL);
+    SUP_ASSERT(nret);
+    ir_op_insert_before(ret, nret);
+    ir_op_remove(ret);
+    ir_func_set_results(f, nres, info);
 }
 
 static dl_attr copy_attr(dl_module *m, const dl_attr *a)

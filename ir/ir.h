@@ -226,6 +226,9 @@ dl_func  *ir_func_create(dl_module *m, const char *name, dl_loc loc);
 dl_value *ir_func_add_arg(dl_func *f, const char *name, dl_role role, const char *path,
                           const dl_type *type);
 void      ir_func_set_results(dl_func *f, int n, const dl_result_info *r);
+/* Appends vals[0..n) to f's return and its results (with `role`): autodiff's gradients, the
+ * training step's learning rate. */
+void      ir_func_add_results(dl_func *f, int n, dl_value *const *vals, dl_role role);
 
 /* Shape inference. Fills out[0..nres) from the operand types and attributes of `code`, or
  * writes a message naming the shapes involved into err and returns false. `nres` is how many
@@ -258,6 +261,9 @@ double         ir_attr_float(int nattr, const dl_attr *attr, dl_opcode code, con
 bool           ir_attr_bool(int nattr, const dl_attr *attr, dl_opcode code, const char *name);
 const char    *ir_attr_str(int nattr, const dl_attr *attr, dl_opcode code, const char *name);
 bool           ir_attr_eq(const dl_attr *a, const dl_attr *b);
+/* A 2-element spatial attribute of op (stride, padding, ...): one element means both, absent
+ * means `def`. */
+void           ir_attr_pair(const dl_op *op, const char *name, int64_t def, int64_t out[2]);
 #define IR_OP_ATTR(kind, op, name) ir_attr_##kind((op)->nattr, (op)->attr, (op)->code, (name))
 
 /* Checks every invariant of docs/ir.md; reports each violation and returns false if any. */

@@ -347,24 +347,12 @@ bool pass_autodiff(dl_module *m, const dl_pass_opts *opts, dl_diag *diag)
             n += wrt[a] = pass_grad_wants(f, a);
         if (!pass_grad_build(f, 0, wrt, grads, opts->scratch, diag))
             return false;
-        int nres = ret->nin + n;
-        dl_value **vals = ir_alloc(m, sizeof *vals * (size_t)nres);
-        dl_result_info *info = ir_alloc(m, sizeof *info * (size_t)nres);
-        for (int i = 0; i < ret->nin; i++) {
-            vals[i] = ret->in[i];
-            info[i] = f->results[i];
-        }
-        int k = ret->nin;
+        dl_value **vals = sup_arena_alloc(opts->scratch, sizeof *vals * ((size_t)n + 1));
+        int k = 0;
         for (int a = 0; a < f->nargs; a++)
-            if (wrt[a]) {
-                info[k] = (dl_result_info){grads[a]->type, DL_ROLE_OUTPUT};
+            if (wrt[a])
                 vals[k++] = grads[a];
-            }
-        dl_op *nret = ir_op_create(f, DL_OP_RETURN, nres, vals, 0, NULL, 0, NULL, ret->loc, diag);
-        SUP_ASSERT(nret);
-        ir_op_insert_before(ret, nret);
-        ir_op_remove(ret);
-        ir_func_set_results(f, nres, info);
+        ir_func_add_results(f, n, vals, DL_ROLE_OUTPUT);
     }
     return true;
 }

@@ -98,22 +98,12 @@ typedef struct conv_attrs {
     int64_t stride[2], padding[2], dilation[2], groups;
 } conv_attrs;
 
-/* A 2-element spatial attribute; one element means both, absent means `def`. */
-static void pair(const dl_op *op, const char *name, int64_t def, int64_t out[2])
-{
-    const dl_attr *a = ir_attr_find(op->nattr, op->attr, name);
-    if (!a)
-        out[0] = out[1] = def;
-    else
-        out[0] = a->u.ints[0], out[1] = a->u.ints[a->n > 1];
-}
-
 static conv_attrs conv_attrs_of(const dl_op *op)
 {
     conv_attrs a = {.groups = IR_OP_ATTR(int, op, "groups")};
-    pair(op, "stride", 1, a.stride);
-    pair(op, "padding", 0, a.padding);
-    pair(op, "dilation", 1, a.dilation);
+    ir_attr_pair(op, "stride", 1, a.stride);
+    ir_attr_pair(op, "padding", 0, a.padding);
+    ir_attr_pair(op, "dilation", 1, a.dilation);
     return a;
 }
 

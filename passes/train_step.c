@@ -310,21 +310,6 @@ bool pass_train_step(dl_module *m, dl_diag *diag)
     assign(&s, s.step, s.last ? add(&s, s.step, dc_cast(&s.c, s.last, DL_F64)) : tnum);
 
     /* Results: @loss's, then the learning rate and the gradient norm. */
-    int nres = ret->nin + 2;
-    dl_value **vals = ir_alloc(m, sizeof *vals * (size_t)nres);
-    dl_result_info *info = ir_alloc(m, sizeof *info * (size_t)nres);
-    for (int i = 0; i < ret->nin; i++) {
-        vals[i] = ret->in[i];
-        info[i] = f->results[i];
-    }
-    vals[ret->nin] = f32(&s, lr);
-    vals[ret->nin + 1] = f32(&s, norm);
-    for (int i = ret->nin; i < nres; i++)
-        info[i] = (dl_result_info){vals[i]->type, DL_ROLE_OUTPUT};
-    dl_op *nret = ir_op_create(f, DL_OP_RETURN, nres, vals, 0, NULL, 0, NULL, ret->loc, diag);
-    SUP_ASSERT(nret);
-    ir_op_insert_before(ret, nret);
-    ir_op_remove(ret);
-    ir_func_set_results(f, nres, info);
+    ir_func_add_results(f, 2, (dl_value *[]){f32(&s, lr), f32(&s, norm)}, DL_ROLE_OUTPUT);
     return true;
 }

@@ -8,16 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A 2-element spatial attribute; one element means both, absent means `def` (as the reference). */
-static void pair(const dl_op *op, const char *name, int64_t def, int64_t out[2])
-{
-    const dl_attr *a = ir_attr_find(op->nattr, op->attr, name);
-    if (!a)
-        out[0] = out[1] = def;
-    else
-        out[0] = a->u.ints[0], out[1] = a->u.ints[a->n > 1];
-}
-
 static void par(rt_pool *pool, int64_t n, rt_pool_fn *fn, void *ctx)
 {
     if (pool)
@@ -111,7 +101,7 @@ static bool conv2d(cg_gemm *gm, rt_pool *pool, const dl_op *op, const cg_tensor 
     const dl_dim *xd = in[0].type.dim, *wd = in[1].type.dim, *yd = out->type.dim;
     int64_t groups = IR_OP_ATTR(int, op, "groups");
     conv_geom g = {.H = xd[2].c, .W = xd[3].c, .KH = wd[2].c, .KW = wd[3].c, .OH = yd[2].c, .OW = yd[3].c};
-    pair(op, "stride", 1, g.s), pair(op, "padding", 0, g.p), pair(op, "dilation", 1, g.d);
+    ir_attr_pair(op, "stride", 1, g.s), ir_attr_pair(op, "padding", 0, g.p), ir_attr_pair(op, "dilation", 1, g.d);
     int64_t N = xd[0].c, C = xd[1].c, O = wd[0].c, Og = O / groups, OHW = g.OH * g.OW;
     g.C = wd[1].c;
     int64_t K = g.C * g.KH * g.KW;
@@ -200,7 +190,7 @@ static bool conv_transpose2d(cg_gemm *gm, rt_pool *pool, const dl_op *op, const 
     const dl_dim *xd = in[0].type.dim, *wd = in[1].type.dim, *yd = out->type.dim;
     int64_t groups = IR_OP_ATTR(int, op, "groups");
     conv_geom g = {.H = xd[2].c, .W = xd[3].c, .KH = wd[2].c, .KW = wd[3].c, .OH = yd[2].c, .OW = yd[3].c};
-    pair(op, "stride", 1, g.s), pair(op, "padding", 0, g.p), pair(op, "dilation", 1, g.d);
+    ir_attr_pair(op, "stride", 1, g.s), ir_attr_pair(op, "padding", 0, g.p), ir_attr_pair(op, "dilation", 1, g.d);
     int64_t N = xd[0].c, C = xd[1].c, Cg = C / groups, O = yd[1].c, HW = g.H * g.W;
     g.C = wd[1].c;                       /* output channels per group */
     int64_t R = g.C * g.KH * g.KW;       /* rows of the columns */
@@ -345,14 +335,14 @@ static bool pool2d(rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tenso
         free(j.scratch);
         return true;
     }
-    pair(op, "kernel_size", 1, j.k), pair(op, "padding", 0, j.p);
+    ir_attr_pair(op, "kernel_size", 1, j.k), ir_attr_pair(op, "padding", 0, j.p);
     if (ir_attr_find(op->nattr, op->attr, "stride"))
-        pair(op, "stride", 1, j.s);
+        ir_attr_pair(op, "stride", 1, j.s);
     else
         j.s[0] = j.k[0], j.s[1] = j.k[1];
     j.is_max = op->code == DL_OP_MAX_POOL2D;
     if (j.is_max)
-        pair(op, "dilation", 1, j.d);
+        ir_attr_pair(op, "dilation", 1, j.d);
     j.include_pad = !j.is_max && IR_OP_ATTR(bool, op, "count_include_pad");
     par(pool, planes, pool_planes, &j);
     return true;

@@ -8,21 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A 2-element spatial attribute; one element means both, absent means `def`. */
-static void pair(const dl_op *op, const char *name, int64_t def, int64_t out[2])
-{
-    const dl_attr *a = RFIND(name);
-    if (!a)
-        out[0] = out[1] = def;
-    else
-        out[0] = a->u.ints[0], out[1] = a->u.ints[a->n > 1];
-}
-
 static bool conv2d(const dl_op *op, ref_t *const *in, ref_t *out)
 {
     const ref_t *x = in[0], *w = in[1];
     int64_t s[2], p[2], d[2], g = RATTR(int, "groups");
-    pair(op, "stride", 1, s), pair(op, "padding", 0, p), pair(op, "dilation", 1, d);
+    ir_attr_pair(op, "stride", 1, s), ir_attr_pair(op, "padding", 0, p), ir_attr_pair(op, "dilation", 1, d);
     int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
     int64_t O = w->dim[0], Cg = w->dim[1], KH = w->dim[2], KW = w->dim[3];
     int64_t OH = out->dim[2], OW = out->dim[3], Og = O / g;
@@ -56,7 +46,7 @@ static bool conv_transpose2d(ref_ctx *c, const dl_op *op, ref_t *const *in, ref_
 {
     const ref_t *x = in[0], *w = in[1];
     int64_t s[2], p[2], d[2], g = RATTR(int, "groups");
-    pair(op, "stride", 1, s), pair(op, "padding", 0, p), pair(op, "dilation", 1, d);
+    ir_attr_pair(op, "stride", 1, s), ir_attr_pair(op, "padding", 0, p), ir_attr_pair(op, "dilation", 1, d);
     int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
     int64_t Og = w->dim[1], KH = w->dim[2], KW = w->dim[3], Cg = C / g;
     int64_t O = out->dim[1], OH = out->dim[2], OW = out->dim[3];
@@ -95,7 +85,7 @@ static void conv2d_grad_weight(const dl_op *op, ref_t *const *in, ref_t *out)
 {
     const ref_t *x = in[0], *dy = in[1];
     int64_t s[2], p[2], d[2], g = RATTR(int, "groups");
-    pair(op, "stride", 1, s), pair(op, "padding", 0, p), pair(op, "dilation", 1, d);
+    ir_attr_pair(op, "stride", 1, s), ir_attr_pair(op, "padding", 0, p), ir_attr_pair(op, "dilation", 1, d);
     int64_t N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
     int64_t O = out->dim[0], Cg = out->dim[1], KH = out->dim[2], KW = out->dim[3];
     int64_t OH = dy->dim[2], OW = dy->dim[3], Og = O / g;
@@ -131,14 +121,14 @@ typedef struct pool_win {
 static pool_win pool_win_of(const dl_op *op)
 {
     pool_win w = {.d = {1, 1}};
-    pair(op, "kernel_size", 1, w.k), pair(op, "padding", 0, w.p);
+    ir_attr_pair(op, "kernel_size", 1, w.k), ir_attr_pair(op, "padding", 0, w.p);
     if (RFIND("stride"))
-        pair(op, "stride", 1, w.s);
+        ir_attr_pair(op, "stride", 1, w.s);
     else
         w.s[0] = w.k[0], w.s[1] = w.k[1];
     w.is_max = op->code == DL_OP_MAX_POOL2D || op->code == DL_OP_MAX_POOL2D_GRAD;
     if (w.is_max)
-        pair(op, "dilation", 1, w.d);
+        ir_attr_pair(op, "dilation", 1, w.d);
     w.include_pad = !w.is_max && RATTR(bool, "count_include_pad");
     return w;
 }
