@@ -217,6 +217,10 @@ static bool load_checkpoint(trainer *tr, const char *path)
     double plateau[2];
     ok = ok && read_exact(tr, path, &st, "run.position", "I64", 3, pos) &&
          read_exact(tr, path, &st, "run.plateau", "F64", 2, plateau);
+    if (ok && (pos[0] < 0 || pos[1] < 0 || pos[2] < 0 || !(plateau[1] >= 0))) {
+        fail(tr, "%s: not a checkpoint of this training run: its position is invalid%s", path, "");
+        ok = false;
+    }
     if (ok) {
         tr->epoch = pos[0];
         tr->batch = pos[1];
