@@ -107,9 +107,14 @@ static bool native_reduce(const dl_op *op)
 /* A convolution or 2-D pooling the conv kernels take (codegen/cpu/conv.c): every operand f32. */
 static bool native_conv(const dl_op *op)
 {
-    if (op->code != DL_OP_CONV2D && op->code != DL_OP_CONV_TRANSPOSE2D && op->code != DL_OP_MAX_POOL2D &&
-        op->code != DL_OP_AVG_POOL2D && op->code != DL_OP_ADAPTIVE_AVG_POOL2D)
+    switch (op->code) {
+    case DL_OP_CONV2D: case DL_OP_CONV_TRANSPOSE2D: case DL_OP_CONV2D_GRAD_WEIGHT:
+    case DL_OP_MAX_POOL2D: case DL_OP_MAX_POOL2D_GRAD: case DL_OP_AVG_POOL2D:
+    case DL_OP_ADAPTIVE_AVG_POOL2D:
+        break;
+    default:
         return false;
+    }
     for (int i = 0; i < op->nin; i++)
         if (op->in[i]->type.dtype != DL_F32)
             return false;

@@ -13,7 +13,8 @@ typedef enum {
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches; the
                          * transposes it reads its operands through come first in ops */
     CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
-    CG_K_CONV,          /* an f32 conv2d, conv_transpose2d or 2-D pooling (codegen/cpu/conv.c) */
+    CG_K_CONV,          /* an f32 conv2d, conv_transpose2d, 2-D pooling or one of their gradient ops
+                         * conv2d_grad_weight and max_pool2d_grad (codegen/cpu/conv.c) */
     CG_K_COPY,          /* transpose, permute, slice: a strided copy */
     CG_K_VIEW,          /* reshape, flatten, squeeze, unsqueeze: the result is the input's buffer */
     CG_K_INDEX,         /* gather, index_select, embedding, one_hot: reads through an index tensor */

@@ -141,6 +141,88 @@ static bool conv2d(cg_gemm *gm, rt_pool *pool, const dl_op *op, const cg_tensor 
     return ok;
 }
 
+/* ---- conv2d_grad_weight: transposed im2col + gemm ------------------------------------------ */
+
+typedef struct colt_job {
+    const conv_geom *g;
+    const float     *x;      /* the chunk's first image, at the group's first channel */
+    int64_t          image;  /* elements from one image to the next */
+    float           *colt;   /* [images * OH * OW, C * KH * KW] */
+} colt_job;
+
+/* Rows (n, oh) of the transposed column matrix: colt[(n, oh, ow)][(c, kh, kw)] is the input tap
+ * x[n][c][oh * s0 - p0 + kh * d0][ow * s1 - p1 + kw * d1], zero in the padding. */
+static void im2colt_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const colt_job *j = ctx;
+    const conv_geom *g = j->g;
+    int64_t K = g->C * g->KH * g->KW;
+    for (int64_t row = begin; row < end; row++) {
+        int64_t n = row / g->OH, oh = row % g->OH;
+        const float *xn = j->x + n * j->image;
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            float *dst = j->colt + (row * g->OW + ow) * K;
+            for (int64_t c = 0; c < g->C; c++)
+                for (int64_t kh = 0; kh < g->KH; kh++) {
+                    int64_t ih = oh * g->s[0] - g->p[0] + kh * g->d[0];
+                    for (int64_t kw = 0; kw < g->KW; kw++) {
+                        int64_t iw = ow * g->s[1] - g->p[1] + kw * g->d[1];
+                        bool in = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+                        *dst++ = in ? xn[(c * g->H + ih) * g->W + iw] : 0.0f;
+                    }
+                }
+        }
+    }
+}
+
+/* dW[o][(c, kh, kw)] = sum over images and output positions of dy[n][o][oh][ow] times the tap,
+ * per group: one gemm dy_g [Og, n*OHW] @ colt [n*OHW, K] per chunk of images (chunks keep the
+ * columns near 8 MiB), chunks after the first added in. */
+static bool conv2d_grad_weight(cg_gemm *gm, rt_pool *pool, const dl_op *op, const cg_tensor *in,
+                               cg_tensor *out)
+{
+    const dl_dim *xd = in[0].type.dim, *yd = in[1].type.dim, *wd = out->type.dim;
+    int64_t groups = IR_OP_ATTR(int, op, "groups");
+    conv_geom g = {.C = wd[1].c, .H = xd[2].c, .W = xd[3].c, .KH = wd[2].c, .KW = wd[3].c,
+                   .OH = yd[2].c, .OW = yd[3].c};
+    ir_attr_pair(op, "stride", 1, g.s), ir_attr_pair(op, "padding", 0, g.p), ir_attr_pair(op, "dilation", 1, g.d);
+    int64_t N = xd[0].c, C = xd[1].c, O = wd[0].c, Og = O / groups, OHW = g.OH * g.OW;
+    int64_t K = g.C * g.KH * g.KW;
+    float *dw = out->data;
+    const float *x = in[0].data, *dy = in[1].data;
+    if (N * OHW == 0 || K == 0) {
+        memset(dw, 0, sizeof *dw * (size_t)(O * K));
+        return true;
+    }
+    int64_t nb = ((int64_t)2 << 20) / (K * OHW);
+    nb = nb < 1 ? 1 : nb > N ? N : nb;
+    float *colt = malloc(sizeof *colt * (size_t)(nb * OHW * K));
+    float *dyp = malloc(sizeof *dyp * (size_t)(Og * nb * OHW));
+    float *tmp = nb < N ? malloc(sizeof *tmp * (size_t)(Og * K)) : NULL;
+    bool ok = colt && dyp && (nb == N || tmp);
+    for (int64_t gi = 0; ok && gi < groups; gi++) {
+        float *dwg = dw + gi * Og * K;
+        for (int64_t n0 = 0; ok && n0 < N; n0 += nb) {
+            int64_t cnt = n0 + nb < N ? nb : N - n0;
+            colt_job j = {&g, x + (n0 * C + gi * g.C) * g.H * g.W, C * g.H * g.W, colt};
+            par(pool, cnt * g.OH, im2colt_rows, &j);
+            for (int64_t o = 0; o < Og; o++)
+                for (int64_t n = 0; n < cnt; n++)
+                    memcpy(dyp + o * cnt * OHW + n * OHW, dy + ((n0 + n) * O + gi * Og + o) * OHW,
+                           sizeof *dyp * (size_t)OHW);
+            float *c = n0 ? tmp : dwg;
+            ok = cg_gemm_run(gm, pool, Og, K, cnt * OHW, dyp, cnt * OHW, colt, K, c, K);
+            for (int64_t i = 0; ok && n0 && i < Og * K; i++)
+                dwg[i] += tmp[i];
+        }
+    }
+    free(colt);
+    free(dyp);
+    free(tmp);
+    return ok;
+}
+
 /* ---- conv_transpose2d: gemm + col2im ------------------------------------------------------- */
 
 typedef struct col2im_job {
@@ -226,6 +308,7 @@ typedef struct pool_job {
     int64_t      k[2], s[2], p[2], d[2];
     bool         is_max, include_pad;
     float       *scratch;   /* adaptive: W floats per thread */
+    const float *dy;        /* max_pool2d_grad: the gradient; x is the pooled input, y the result */
 } pool_job;
 
 /* y = max(y, x) as the reference takes it: a NaN, once seen, stays. */
@@ -319,14 +402,54 @@ static void adaptive_planes(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* max_pool2d_grad: each window's gradient goes to where its maximum is, picked as the reference
+ * (codegen/ref/ref_nn.c, max_at) and PyTorch's kernels pick it: the first of equal maxima, the
+ * last NaN, the first position inside the input when all are -inf. Planes are independent. */
+static void max_grad_planes(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const pool_job *j = ctx;
+    int64_t H = j->H, W = j->W, OH = j->OH, OW = j->OW;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = j->x + pl * H * W, *g = j->dy + pl * OH * OW;
+        float *dx = j->y + pl * H * W;
+        memset(dx, 0, sizeof *dx * (size_t)(H * W));
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t h0 = oh * j->s[0] - j->p[0], w0 = ow * j->s[1] - j->p[1], hs = h0, ws = w0;
+                while (hs < 0)
+                    hs += j->d[0];
+                while (ws < 0)
+                    ws += j->d[1];
+                int64_t he = h0 + (j->k[0] - 1) * j->d[0] + 1, we = w0 + (j->k[1] - 1) * j->d[1] + 1;
+                he = he < H ? he : H;
+                we = we < W ? we : W;
+                if (hs >= he || ws >= we)
+                    continue;
+                int64_t at = hs * W + ws;
+                float m = -INFINITY;
+                for (int64_t h = hs; h < he; h += j->d[0])
+                    for (int64_t w = ws; w < we; w += j->d[1]) {
+                        float v = xp[h * W + w];
+                        if (v > m || v != v)
+                            m = v, at = h * W + w;
+                    }
+                dx[at] += g[oh * OW + ow];
+            }
+    }
+}
+
 static bool pool2d(rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tensor *out)
 {
-    int r = in->type.rank;
-    pool_job j = {.x = in->data, .y = out->data, .H = in->type.dim[r - 2].c, .W = in->type.dim[r - 1].c,
-                  .OH = out->type.dim[r - 2].c, .OW = out->type.dim[r - 1].c, .d = {1, 1}};
+    bool grad = op->code == DL_OP_MAX_POOL2D_GRAD;
+    const cg_tensor *x = grad ? &in[1] : &in[0], *y = grad ? &in[0] : out;   /* y: the pooled shape */
+    int r = x->type.rank;
+    pool_job j = {.x = x->data, .y = out->data, .H = x->type.dim[r - 2].c, .W = x->type.dim[r - 1].c,
+                  .OH = y->type.dim[r - 2].c, .OW = y->type.dim[r - 1].c, .d = {1, 1},
+                  .dy = grad ? in[0].data : NULL};
     int64_t planes = 1;
     for (int i = 0; i < r - 2; i++)
-        planes *= in->type.dim[i].c;
+        planes *= x->type.dim[i].c;
     if (op->code == DL_OP_ADAPTIVE_AVG_POOL2D) {
         int threads = pool ? rt_pool_threads(pool) : 1;
         if (!(j.scratch = malloc(sizeof *j.scratch * (size_t)(threads * j.W + 1))))
@@ -340,11 +463,11 @@ static bool pool2d(rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tenso
         ir_attr_pair(op, "stride", 1, j.s);
     else
         j.s[0] = j.k[0], j.s[1] = j.k[1];
-    j.is_max = op->code == DL_OP_MAX_POOL2D;
+    j.is_max = op->code == DL_OP_MAX_POOL2D || grad;
     if (j.is_max)
         ir_attr_pair(op, "dilation", 1, j.d);
     j.include_pad = !j.is_max && IR_OP_ATTR(bool, op, "count_include_pad");
-    par(pool, planes, pool_planes, &j);
+    par(pool, planes, grad ? max_grad_planes : pool_planes, &j);
     return true;
 }
 
@@ -355,7 +478,9 @@ bool cg_conv_run(cg_gemm *g, rt_pool *pool, const dl_op *op, const cg_tensor *in
     switch (op->code) {
     case DL_OP_CONV2D: ok = conv2d(g, pool, op, in, out); break;
     case DL_OP_CONV_TRANSPOSE2D: ok = conv_transpose2d(g, pool, op, in, out); break;
+    case DL_OP_CONV2D_GRAD_WEIGHT: ok = conv2d_grad_weight(g, pool, op, in, out); break;
     case DL_OP_MAX_POOL2D:
+    case DL_OP_MAX_POOL2D_GRAD:
     case DL_OP_AVG_POOL2D:
     case DL_OP_ADAPTIVE_AVG_POOL2D: ok = pool2d(pool, op, in, out); break;
     default:

@@ -15,7 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Runs `op` (conv2d, conv_transpose2d, max_pool2d, avg_pool2d or adaptive_avg_pool2d, every
+/* Runs `op` (conv2d, conv_transpose2d, conv2d_grad_weight, max_pool2d, max_pool2d_grad, avg_pool2d
+ * or adaptive_avg_pool2d, every
  * operand f32: the plan's CG_K_CONV kernels) on concrete operands into `out` (types and storage from the
  * caller, as for cg_ref_op). g runs the matrix products; pool may be NULL (the calling thread
  * alone). False with a message in err when scratch memory cannot be allocated. */
