@@ -23,6 +23,7 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +62,13 @@ typedef struct trainer {
     cg_progress   *prog;
 } trainer;
 
-static bool fail(trainer *tr, const char *fmt, const char *a, const char *b)
+static bool fail(trainer *tr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(trainer *tr, const char *fmt, ...)
 {
-    sup_diag_error(tr->diag, (dl_loc){0}, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    sup_diag_vreport(tr->diag, DL_SEV_ERROR, (dl_loc){0}, fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -73,6 +78,14 @@ static bool is_state(const dl_arg_info *info)
 {
     return info->path && (!strncmp(info->path, "optim.", 6) || !strncmp(info->path, "train.", 6) ||
                           !strncmp(info->path, "grad_acc.", 9));
+}
+
+/* Whether argument `info` of the step belongs to the trained model (what `save` writes): not the
+ * batch, not the run's own state, not a frozen model loaded from a file. */
+static bool is_model(const dl_arg_info *info)
+{
+    return info->role != DL_ROLE_INPUT && !is_state(info) && info->path &&
+           !(info->init && !strncmp(info->init, "load(", 5));
 }
 
 static int find_arg(const dl_func *f, const char *name)
@@ -92,11 +105,10 @@ static bool init_state(trainer *tr)
         const dl_arg_info *info = &f->arginfo[a];
         if (info->role == DL_ROLE_INPUT)
             continue;
-        /* Model parameters and buffers from --weights; the run's state and frozen models
+        /* The model's parameters and buffers from --weights; the run's state and frozen models
          * (load()) from their initializers. */
-        bool from_file = tr->o->weights && !is_state(info) &&
-                         !(info->init && !strncmp(info->init, "load(", 5));
-        if (!cg_run_init(f, a, from_file ? tr->o->weights : NULL, tr->t->seed, &tr->step.args[a], tr->diag))
+        const char *file = is_model(info) ? tr->o->weights : NULL;
+        if (!cg_run_init(f, a, file, tr->t->seed, &tr->step.args[a], tr->diag))
             return false;
     }
     dl_func *e = tr->eval.f;
@@ -109,7 +121,7 @@ static bool init_state(trainer *tr)
             if (f->arginfo[b].path && info->path && !strcmp(f->arginfo[b].path, info->path))
                 k = b;
         if (k < 0)
-            return fail(tr, "@evaluate's '%s' has no counterpart in the training step%s", info->name, "");
+            return fail(tr, "@evaluate's '%s' has no counterpart in the training step", info->name);
         tr->eval.args[a] = tr->step.args[k];    /* shares the data */
     }
     return true;
@@ -130,14 +142,6 @@ static void type_shape(const dl_type *t, int64_t *shape)
         shape[i] = t->dim[i].c;
 }
 
-/* Whether argument `info` of the step belongs to the trained model (what `save` writes): not the
- * batch, not the run's own state, not a frozen model loaded from a file. */
-static bool is_model(const dl_arg_info *info)
-{
-    return info->role != DL_ROLE_INPUT && !is_state(info) && info->path &&
-           !(info->init && !strncmp(info->init, "load(", 5));
-}
-
 /* Writes the step's parameters and buffers (only the model's, or all of them for a checkpoint,
  * with the position) to `path`, atomically (rt_st_writer: temporary file, fsync, rename). */
 static bool write_state(trainer *tr, const char *path, bool checkpoint)
@@ -145,7 +149,7 @@ static bool write_state(trainer *tr, const char *path, bool checkpoint)
     char err[600];
     rt_st_writer *w = rt_st_writer_begin(path, err, sizeof err);
     if (!w)
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     dl_func *f = tr->step.f;
     int64_t shape[DL_MAX_RANK];
     for (int a = 0; a < f->nargs; a++) {
@@ -169,7 +173,7 @@ static bool write_state(trainer *tr, const char *path, bool checkpoint)
         rt_st_writer_add_metadata(w, "seed", seed);
     }
     if (!rt_st_writer_finish(w, err, sizeof err))
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     return true;
 }
 
@@ -181,14 +185,12 @@ static bool read_exact(trainer *tr, const char *path, const rt_safetensors *st, 
     for (int i = 0; t && i < t->rank; i++)
         n *= t->shape[i];
     if (!t || strcmp(t->dtype, dtype) || n != numel) {
-        char what[700];
-        snprintf(what, sizeof what, "%s: not a checkpoint of this training run: tensor '%s' is %s",
-                 path, name, t ? "of another dtype or size" : "missing");
-        return fail(tr, "%s%s", what, "");
+        return fail(tr, "%s: not a checkpoint of this training run: tensor '%s' is %s", path, name,
+                    t ? "of another dtype or size" : "missing");
     }
     char err[600];
     if (!rt_st_read_tensor(path, st, t, dst, err, sizeof err))
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     return true;
 }
 
@@ -200,7 +202,7 @@ static bool load_checkpoint(trainer *tr, const char *path)
     char err[600];
     bool ok = rt_st_read_header(&a, path, &st, err, sizeof err);
     if (!ok)
-        fail(tr, "%s%s", err, "");
+        fail(tr, "%s", err);
     dl_func *f = tr->step.f;
     for (int i = 0; ok && i < f->nargs; i++) {
         const dl_arg_info *info = &f->arginfo[i];
@@ -218,7 +220,7 @@ static bool load_checkpoint(trainer *tr, const char *path)
     ok = ok && read_exact(tr, path, &st, "run.position", "I64", 3, pos) &&
          read_exact(tr, path, &st, "run.plateau", "F64", 2, plateau);
     if (ok && (pos[0] < 0 || pos[1] < 0 || pos[2] < 0 || !(plateau[1] >= 0))) {
-        fail(tr, "%s: not a checkpoint of this training run: its position is invalid%s", path, "");
+        fail(tr, "%s: not a checkpoint of this training run: its position is invalid", path);
         ok = false;
     }
     if (ok) {
@@ -244,7 +246,7 @@ static bool compile(trainer *tr, compiled *c, const char *name)
         return fail(tr, "@%s: %s", name, err);
     c->args = sup_malloc(sizeof *c->args * (size_t)(c->f->nargs + 1));
     if (!c->args)
-        return fail(tr, "out of memory%s%s", "", "");
+        return fail(tr, "out of memory");
     memset(c->args, 0, sizeof *c->args * (size_t)(c->f->nargs + 1));
     c->ix = find_arg(c->f, "x");
     c->iy = find_arg(c->f, "y");
@@ -297,7 +299,7 @@ static bool validate(trainer *tr, double *avg)
     rt_batcher *b = rt_batcher_create(tr->vset, tr->vidx, tr->nvalid, tr->t->batch, false, 0, 0, 0, 2,
                                       err, sizeof err);
     if (!b)
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     rt_batch batch;
     double r[72];
     int64_t seen = 0;
@@ -345,18 +347,18 @@ static bool load_data(trainer *tr)
     char err[600];
     rt_data_spec s = spec_of(&tr->t->data);
     if (!rt_data_load(&s, &tr->data, err, sizeof err))
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     tr->vset = &tr->data;
     if (tr->t->has_valid_data) {
         rt_data_spec v = spec_of(&tr->t->valid_data);
         if (!rt_data_load(&v, &tr->vdata, err, sizeof err))
-            return fail(tr, "%s%s", err, "");
+            return fail(tr, "%s", err);
         tr->has_vdata = true;
         tr->vset = &tr->vdata;
         tr->tidx = sup_malloc(sizeof *tr->tidx * (size_t)(tr->data.n + 1));
         tr->vidx = sup_malloc(sizeof *tr->vidx * (size_t)(tr->vdata.n + 1));
         if (!tr->tidx || !tr->vidx)
-            return fail(tr, "out of memory%s%s", "", "");
+            return fail(tr, "out of memory");
         for (int64_t i = 0; i < tr->data.n; i++)
             tr->tidx[i] = i;
         for (int64_t i = 0; i < tr->vdata.n; i++)
@@ -367,10 +369,10 @@ static bool load_data(trainer *tr)
     }
     if (!rt_data_split(tr->data.n, tr->t->valid, tr->t->seed, &tr->tidx, &tr->ntrain, &tr->vidx,
                        &tr->nvalid, err, sizeof err))
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     if (tr->ntrain == 0)
-        return fail(tr, "%s: no training samples left after holding out the validation set%s",
-                    tr->t->data.path, "");
+        return fail(tr, "%s: no training samples left after holding out the validation set",
+                    tr->t->data.path);
     return true;
 }
 
@@ -426,14 +428,14 @@ static bool train_loop(trainer *tr, bool *interrupted)
     tr->prog = cg_progress_create(tr->o->quiet, tr->o->log, tr->o->resume != NULL, epochs, nb, nmet,
                                   t->metric_names, err, sizeof err);
     if (!tr->prog)
-        return fail(tr, "%s%s", err, "");
+        return fail(tr, "%s", err);
     bool ok = true;
     int64_t done = 0;
     while (ok && tr->epoch < epochs && tr->micro < micro_total) {
         rt_batcher *b = rt_batcher_create(&tr->data, tr->tidx, tr->ntrain, t->batch, t->shuffle,
                                           t->seed, tr->epoch, tr->batch, 4, err, sizeof err);
         if (!b)
-            return fail(tr, "%s%s", err, "");
+            return fail(tr, "%s", err);
         cg_progress_epoch_begin(tr->prog, tr->epoch, tr->batch);
         rt_batch batch;
         while (ok && tr->micro < micro_total && rt_batcher_next(b, &batch)) {
@@ -479,6 +481,19 @@ static bool train_loop(trainer *tr, bool *interrupted)
     return ok;
 }
 
+/* Settings the language accepts whose passes come later are refused rather than ignored. */
+static bool supported(const dl_train *t, dl_diag *diag)
+{
+    bool mixed = strcmp(t->precision, "fp32") != 0;
+    const char *later = mixed ? "mixed precision" : t->quantize ? "quantization-aware training"
+                      : t->auto_checkpoint ? "automatic recomputation under a memory budget" : NULL;
+    if (later)
+        sup_diag_error(diag, mixed ? t->precision_at : t->quantize ? t->quantize_at : t->checkpoint_at,
+                       "%s is not supported by this version of 'dlc run' yet; remove the setting "
+                       "to train in fp32 with every activation kept", later);
+    return !later;
+}
+
 bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_diag *diag)
 {
     *interrupted = false;
@@ -487,16 +502,8 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         sup_diag_error(diag, (dl_loc){0}, "the file has no train block (run one function with --entry NAME)");
         return false;
     }
-    /* Settings the language accepts whose passes come later: refused rather than ignored. */
-    bool mixed = strcmp(t->precision, "fp32") != 0;
-    const char *later = mixed ? "mixed precision" : t->quantize ? "quantization-aware training"
-                      : t->auto_checkpoint ? "automatic recomputation under a memory budget" : NULL;
-    if (later) {
-        sup_diag_error(diag, mixed ? t->precision_at : t->quantize ? t->quantize_at : t->checkpoint_at,
-                       "%s is not supported by this version of 'dlc run' yet; remove the setting "
-                       "to train in fp32 with every activation kept", later);
+    if (!supported(t, diag))
         return false;
-    }
     if (o->epochs > 0) {
         t->epochs = o->epochs;
         t->steps = 0;
