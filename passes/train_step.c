@@ -239,6 +239,54 @@ static void update(ts *s, dl_value *p, const char *path, dl_value *g, dl_value *
 
 /* ---- the step ---------------------------------------------------------------------------- */
 
+static const char *path_of(const dl_func *f, int a)
+{
+    return f->arginfo[a].path ? f->arginfo[a].path : f->arginfo[a].name;
+}
+
+/* With accumulate = k > 1: each parameter's gradient is added to its grad_acc buffer, the update
+ * uses the mean of the k micro-batches' gradients, and s->last says when a step ends. */
+static void accumulate(ts *s, const dl_func *f, const bool *wrt, dl_value **grads)
+{
+    dl_type scalar = {.dtype = DL_F64};
+    int64_t k = s->t->accumulate;
+    s->micro = state_arg(s, "train.micro", &scalar, "zeros()");
+    s->last = bin(s, DL_OP_GE, s->micro, f64(s, (double)(k - 1)));
+    for (int a = 0; a < f->nargs; a++) {
+        if (!wrt[a])
+            continue;
+        char name[512];
+        snprintf(name, sizeof name, "grad_acc.%s", path_of(f, a));
+        dl_value *acc = state_arg(s, name, &f->args[a]->type, "zeros()");
+        dl_value *sum = add(s, acc, grads[a]);
+        assign(s, acc, sel(s, s->last, as(s, f64(s, 0), sum), sum));
+        grads[a] = mul(s, sum, as(s, f64(s, 1.0 / (double)k), sum));
+    }
+    assign(s, s->micro, sel(s, s->last, f64(s, 0), add(s, s->micro, f64(s, 1))));
+}
+
+/* The gradients' global norm (f64), and clipping as torch.nn.utils.clip_grad_norm_ does:
+ * g *= min(1, clip / (norm + 1e-6)). Returns the norm before clipping. */
+static dl_value *clip(ts *s, const dl_func *f, const bool *wrt, dl_value **grads)
+{
+    dl_value *sq = NULL;
+    for (int a = 0; a < f->nargs; a++)
+        if (wrt[a]) {
+            dl_value *g64 = dc_cast(&s->c, grads[a], DL_F64);
+            dl_value *ss = dc_reduce(&s->c, DL_OP_SUM, mul(s, g64, g64), -1, NULL, false);
+            sq = sq ? add(s, sq, ss) : ss;
+        }
+    dl_value *norm = un(s, DL_OP_SQRT, sq);
+    if (s->t->clip_grad > 0) {
+        dl_value *coef = dvd(s, f64(s, s->t->clip_grad), add(s, norm, f64(s, 1e-6)));
+        coef = bin(s, DL_OP_MINIMUM, coef, f64(s, 1));
+        for (int a = 0; a < f->nargs; a++)
+            if (wrt[a])
+                grads[a] = mul(s, grads[a], as(s, coef, grads[a]));
+    }
+    return norm;
+}
+
 bool pass_train_step(dl_module *m, dl_diag *diag)
 {
     const dl_train *t = m->train;
@@ -263,52 +311,20 @@ bool pass_train_step(dl_module *m, dl_diag *diag)
     if (!ok)
         return false;
 
-    dl_op *ret = f->last;
-    ts s = {.c = {f, ret}, .t = t};
+    ts s = {.c = {f, f->last}, .t = t};
     dl_type scalar = {.dtype = DL_F64};
     s.step = state_arg(&s, "train.step", &scalar, "zeros()");
     s.lr_scale = state_arg(&s, "train.lr_scale", &scalar, "ones()");
     s.total = state_arg(&s, "train.total", &scalar, "ones()");
-    if (t->accumulate > 1) {
-        s.micro = state_arg(&s, "train.micro", &scalar, "zeros()");
-        s.last = bin(&s, DL_OP_GE, s.micro, f64(&s, (double)(t->accumulate - 1)));
-        /* The update uses the mean of the micro-batches' gradients. */
-        for (int a = 0; a < nargs; a++) {
-            if (!wrt[a])
-                continue;
-            char name[512];
-            snprintf(name, sizeof name, "grad_acc.%s", f->arginfo[a].path ? f->arginfo[a].path : f->arginfo[a].name);
-            dl_value *acc = state_arg(&s, name, &f->args[a]->type, "zeros()");
-            dl_value *sum = add(&s, acc, grads[a]);
-            assign(&s, acc, sel(&s, s.last, as(&s, f64(&s, 0), sum), sum));
-            grads[a] = mul(&s, sum, as(&s, f64(&s, 1.0 / (double)t->accumulate), sum));
-        }
-        assign(&s, s.micro, sel(&s, s.last, f64(&s, 0), add(&s, s.micro, f64(&s, 1))));
-    }
-    /* The global norm, and clipping as torch.nn.utils.clip_grad_norm_ does. */
-    dl_value *sq = NULL;
-    for (int a = 0; a < nargs; a++)
-        if (wrt[a]) {
-            dl_value *g64 = dc_cast(&s.c, grads[a], DL_F64);
-            dl_value *ss = dc_reduce(&s.c, DL_OP_SUM, mul(&s, g64, g64), -1, NULL, false);
-            sq = sq ? add(&s, sq, ss) : ss;
-        }
-    dl_value *norm = un(&s, DL_OP_SQRT, sq);
-    if (t->clip_grad > 0) {
-        dl_value *coef = dvd(&s, f64(&s, t->clip_grad), add(&s, norm, f64(&s, 1e-6)));
-        coef = bin(&s, DL_OP_MINIMUM, coef, f64(&s, 1));
-        for (int a = 0; a < nargs; a++)
-            if (wrt[a])
-                grads[a] = mul(&s, grads[a], as(&s, coef, grads[a]));
-    }
+    if (t->accumulate > 1)
+        accumulate(&s, f, wrt, grads);
+    dl_value *norm = clip(&s, f, wrt, grads);
     dl_value *lr = schedule(&s);
     dl_value *tnum = add(&s, s.step, f64(&s, 1));
     for (int a = 0; a < nargs; a++)
         if (wrt[a])
-            update(&s, f->args[a], f->arginfo[a].path ? f->arginfo[a].path : f->arginfo[a].name,
-                   grads[a], lr, tnum);
+            update(&s, f->args[a], path_of(f, a), grads[a], lr, tnum);
     assign(&s, s.step, s.last ? add(&s, s.step, dc_cast(&s.c, s.last, DL_F64)) : tnum);
-
     /* Results: @loss's, then the learning rate and the gradient norm. */
     ir_func_add_results(f, 2, (dl_value *[]){f32(&s, lr), f32(&s, norm)}, DL_ROLE_OUTPUT);
     return true;
