@@ -248,6 +248,8 @@ static bool compile(trainer *tr, compiled *c, const char *name)
     if (!c->args)
         return fail(tr, "out of memory");
     memset(c->args, 0, sizeof *c->args * (size_t)(c->f->nargs + 1));
+    if (tr->o->profile && !cg_cpu_profile(c->p))
+        return fail(tr, "out of memory");
     c->ix = find_arg(c->f, "x");
     c->iy = find_arg(c->f, "y");
     c->irng = find_arg(c->f, "rng");
@@ -547,6 +549,10 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         ok = write_state(&tr, t->save, false);
         if (ok && !o->quiet)
             fprintf(stderr, "dlc: saved %s\n", t->save);
+    }
+    if (o->profile && tr.step.p) {
+        cg_cpu_profile_report(tr.step.p, stderr, 15);
+        cg_cpu_profile_report(tr.eval.p, stderr, 5);
     }
     cg_progress_destroy(tr.prog);
     for (int a = 0; tr.step.args && a < tr.step.f->nargs; a++)

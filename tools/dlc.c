@@ -31,6 +31,7 @@ static void usage(FILE *out)
           "  --log FILE.jsonl      (run) one JSON object per step and per epoch\n"
           "  --threads N           (run) worker threads (default: the CPUs this process may use)\n"
           "  --quiet               (run) no progress output\n"
+          "  --profile             (run) time every kernel; print the busiest at the end\n"
           "  --interrupt-after N   (run) stop as Ctrl-C does after N batches (for tests)\n"
           "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
     const char *output = NULL, *weights = NULL, *target = "auto";
-    bool check = false, run = false, time_passes = false, grad = false, quiet = false;
+    bool check = false, run = false, time_passes = false, grad = false, quiet = false, profile = false;
     bool seed_set = false;
     const char *resume = NULL, *log = NULL;
     long long epochs = 0, steps = 0, threads = 0, interrupt_after = 0;
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
             log = argv[++i];
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
+        } else if (!strcmp(a, "--profile")) {
+            profile = true;
         } else if (!strcmp(a, "--target") && has_value) {
             target = argv[++i];
         } else if (!strcmp(a, "-O0")) {
@@ -147,8 +150,8 @@ int main(int argc, char **argv)
         problem = "--input, --output and --grad go with 'dlc run --entry NAME'";
     else if (run && !entry && !strcmp(target, "ref"))
         problem = "training runs on the CPU backend (--target cpu)";
-    else if ((epochs || steps || resume || log || quiet || interrupt_after) && !(run && !entry))
-        problem = "--epochs, --steps, --resume, --log and --quiet go with 'dlc run FILE' (training)";
+    else if ((epochs || steps || resume || log || quiet || interrupt_after || profile) && !(run && !entry))
+        problem = "--epochs, --steps, --resume, --log, --quiet and --profile go with 'dlc run FILE' (training)";
     else if (!run && !check && !emit)
         problem = "code generation comes in a later version; use 'dlc check', --emit or "
                   "'dlc run --entry'";
@@ -212,7 +215,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run && !entry) {
             cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
-                                strcmp(mode, "0") != 0, time_passes, interrupt_after};
+                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile};
             bool interrupted = false;
             ok = cg_train_run(m, &to, &interrupted, diag);
             if (interrupted) {

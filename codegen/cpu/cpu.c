@@ -34,6 +34,10 @@ struct cg_cpu {
     double         seconds;      /* compile time */
     cg_gemm       *gemm;         /* matrix products, compiled once */
     rt_pool       *pool;         /* the threads kernels split their work across */
+    /* --profile: per kernel, seconds and calls; buffer bytes of the last call; calls in all. */
+    double        *ktime;
+    int64_t       *kcalls;
+    int64_t        buffer_bytes, runs;
 };
 
 /* Kernels compiled into the module (the others run C code: gemm, conv, the reference). */
@@ -152,6 +156,57 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     return p;
 }
 
+bool cg_cpu_profile(cg_cpu *p)
+{
+    if (!p->ktime) {
+        p->ktime = calloc((size_t)p->prog->nkernels + 1, sizeof *p->ktime);
+        p->kcalls = calloc((size_t)p->prog->nkernels + 1, sizeof *p->kcalls);
+    }
+    return p->ktime && p->kcalls;
+}
+
+void cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top)
+{
+    if (!p->ktime)
+        return;
+    static const char *const kinds[] = {
+        [CG_K_ELEMENTWISE] = "elementwise", [CG_K_MATMUL] = "matmul", [CG_K_REDUCE] = "reduce",
+        [CG_K_CONV] = "conv", [CG_K_COPY] = "copy", [CG_K_VIEW] = "view", [CG_K_INDEX] = "index",
+        [CG_K_ATTENTION] = "attention", [CG_K_REF] = "reference"};
+    int n = p->prog->nkernels, *order = malloc(sizeof *order * (size_t)(n + 1));
+    if (!order)
+        return;
+    double total = 0, kind_time[CG_K_REF + 1] = {0};
+    for (int i = 0; i < n; i++) {
+        order[i] = i;
+        total += p->ktime[i];
+        kind_time[p->prog->kernels[i].kind] += p->ktime[i];
+    }
+    for (int i = 1; i < n; i++)        /* by time, descending (a few hundred kernels) */
+        for (int j = i; j > 0 && p->ktime[order[j]] > p->ktime[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(out, "dlc: profile of @%s: %lld calls, %.1f ms in %d kernels, %.1f MiB of buffers per call\n",
+            p->f->name, (long long)p->runs, 1e3 * total, n, (double)p->buffer_bytes / (1 << 20));
+    fprintf(out, "  by kind:");
+    for (int k = 0; k <= CG_K_REF; k++)
+        if (kind_time[k] > 0)
+            fprintf(out, " %s %.1f%%", kinds[k], 100 * kind_time[k] / (total > 0 ? total : 1));
+    fprintf(out, "\n  %10s %6s %8s  kernel (kind): ops\n", "ms", "%", "calls");
+    for (int r = 0; r < n && r < top; r++) {
+        const cg_kernel *k = &p->prog->kernels[order[r]];
+        fprintf(out, "  %10.2f %5.1f%% %8lld  %s (%s):", 1e3 * p->ktime[order[r]],
+                100 * p->ktime[order[r]] / (total > 0 ? total : 1), (long long)p->kcalls[order[r]],
+                k->name, kinds[k->kind]);
+        for (int o = 0; o < k->nops && o < 8; o++)
+            fprintf(out, " %s", ir_op_info(k->ops[o]->code)->name);
+        fprintf(out, "%s\n", k->nops > 8 ? " ..." : "");
+    }
+    free(order);
+}
+
 void cg_cpu_destroy(cg_cpu *p)
 {
     if (!p)
@@ -161,6 +216,8 @@ void cg_cpu_destroy(cg_cpu *p)
     cg_jit_destroy(p->jit);
     free(p->fns);
     free(p->unwritten);
+    free(p->ktime);
+    free(p->kcalls);
     sup_arena_reset(&p->arena);
     free(p);
 }
@@ -265,6 +322,43 @@ static bool run_matmul(cg_cpu *p, const cg_kernel *k, void **bufs, const int64_t
     return true;
 }
 
+/* Runs kernel i of the plan over the buffers. False with a message in err. */
+static bool run_kernel(cg_cpu *p, int i, void **bufs, const int64_t *syms, char *err, size_t errlen)
+{
+    const cg_kernel *k = &p->prog->kernels[i];
+    if (p->fns[i]) {
+        int64_t status[4] = {CG_STATUS_OK};
+        p->fns[i](bufs, syms, status);
+        if (status[0] != CG_STATUS_INDEX)
+            return true;
+        int at = status[3] >= 0 && status[3] < k->nops ? (int)status[3] : 0;
+        snprintf(err, errlen, "'%s': index %lld is out of range for a dimension of size %lld",
+                 ir_op_info(k->ops[at]->code)->name, (long long)status[1], (long long)status[2]);
+        return false;
+    }
+    if (k->kind == CG_K_VIEW)
+        return true;
+    if (k->kind == CG_K_MATMUL) {
+        if (run_matmul(p, k, bufs, syms))
+            return true;
+        snprintf(err, errlen, "out of memory in a matrix product");
+        return false;
+    }
+    const dl_op *op = k->ops[0];
+    cg_tensor in[256], out[64];
+    if (op->nin > 256 || op->nres > 64) {
+        snprintf(err, errlen, "too many operands");
+        return false;
+    }
+    for (int a = 0; a < op->nin; a++)
+        in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
+    for (int r = 0; r < op->nres; r++)
+        out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
+    if (k->kind == CG_K_CONV)
+        return cg_conv_run(p->gemm, p->pool, op, in, out, err, errlen);
+    return cg_ref_op(op, in, out, err, errlen);
+}
+
 bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
 {
     int64_t syms[256] = {0};
@@ -284,6 +378,7 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
     for (int a = 0; a < f->nargs; a++)
         bufs[a] = args[a].data;
     bool ok = true;
+    int64_t bytes = 0;
     /* Every op result gets its buffer up front (planning memory comes with the -O modes); a
      * view shares its operand's; a transpose read in place by a matrix product has none. */
     for (dl_op *op = f->first; op && ok; op = op->next)
@@ -296,52 +391,29 @@ bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_
                 continue;
             cg_tensor t = concrete(p, &op->res[r], NULL, syms);
             size_t n = bytes_of(&t);
-            ok = (bufs[op->res[r].id] = calloc(n ? n : 1, 1)) != NULL;
+            bytes += (int64_t)n;
+            ok = (bufs[op->res[r].id] = malloc(n ? n : 1)) != NULL;
+#ifdef DLC_VERIFY_EACH
+            /* Every kernel writes all of its output: in test builds fresh buffers hold NaN
+             * patterns, so one that read before writing would show in the results. */
+            if (ok)
+                memset(bufs[op->res[r].id], 0xff, n);
+#endif
         }
     if (!ok)
         snprintf(err, errlen, "out of memory");
+    p->buffer_bytes = bytes;
+    p->runs++;
     for (int i = 0; ok && i < p->prog->nkernels; i++) {
-        const cg_kernel *k = &p->prog->kernels[i];
-        if (p->fns[i]) {
-            int64_t status[4] = {CG_STATUS_OK};
-            p->fns[i](bufs, syms, status);
-            if (status[0] == CG_STATUS_INDEX) {
-                int at = status[3] >= 0 && status[3] < k->nops ? (int)status[3] : 0;
-                snprintf(err, errlen, "'%s': index %lld is out of range for a dimension of size %lld",
-                         ir_op_info(k->ops[at]->code)->name, (long long)status[1], (long long)status[2]);
-                ok = false;
-            }
-            continue;
+        struct timespec t0, t1;
+        if (p->ktime)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+        ok = run_kernel(p, i, bufs, syms, err, errlen);
+        if (p->ktime) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            p->ktime[i] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            p->kcalls[i]++;
         }
-        if (k->kind == CG_K_VIEW)
-            continue;
-        if (k->kind == CG_K_MATMUL) {
-            ok = run_matmul(p, k, bufs, syms);
-            if (!ok)
-                snprintf(err, errlen, "out of memory in a matrix product");
-            continue;
-        }
-        if (k->kind == CG_K_CONV) {
-            const dl_op *op = k->ops[0];
-            cg_tensor in[3], out;
-            for (int a = 0; a < op->nin && a < 3; a++)
-                in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
-            out = concrete(p, &op->res[0], bufs[op->res[0].id], syms);
-            ok = cg_conv_run(p->gemm, p->pool, op, in, &out, err, errlen);
-            continue;
-        }
-        const dl_op *op = k->ops[0];
-        cg_tensor in[256], out[64];
-        if (op->nin > 256 || op->nres > 64) {
-            snprintf(err, errlen, "too many operands");
-            ok = false;
-            break;
-        }
-        for (int a = 0; a < op->nin; a++)
-            in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
-        for (int r = 0; r < op->nres; r++)
-            out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
-        ok = cg_ref_op(op, in, out, err, errlen);
     }
     /* Results are copied out before buffer updates land (they take effect after the step). */
     const dl_op *ret = f->last;

@@ -7,6 +7,8 @@
 #include "codegen/ref/interp.h"
 #include "ir/ir.h"
 
+#include <stdio.h>
+
 typedef struct cg_cpu cg_cpu;
 
 /* Compiles `f` (which must outlive the result); `fuse` is false for -O0. NULL with a message. */
@@ -18,6 +20,11 @@ void    cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *ma
                      int *reference);
 /* Runs the compiled function, as cg_ref_run does (same arguments, results, assign semantics). */
 bool    cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen);
+
+/* --profile: from now on every kernel of p is timed (false when memory is short); the report
+ * lists the `top` kernels by time, the share of each kind and the buffer bytes of a call. */
+bool    cg_cpu_profile(cg_cpu *p);
+void    cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top);
 
 /* --emit=llvm and --emit=asm: the kernels of `f` as optimized LLVM IR or assembly (malloc'd). */
 char   *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t errlen);
