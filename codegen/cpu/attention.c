@@ -86,36 +86,12 @@ static LLVMValueRef loose(LLVMValueRef v)
     return v;
 }
 
-/* e^x for x <= 0 or NaN (every argument here is a score minus a running maximum). In f32 a
- * Cephes-style polynomial of about 2 ulp in plain arithmetic, which vectorizes where llvm.exp
- * becomes a libm call per element; below -87 it is 0 (exactly 0 for -inf), which keeps masked
- * scores out of the sums. */
+/* e^x (every argument here is a score minus a running maximum, so <= 0 or NaN; -inf gives 0,
+ * which keeps masked scores out of the sums): the vectorizable f32 exp of codegen/cpu/emit.c, or
+ * llvm.exp in f64. */
 static LLVMValueRef emit_exp(ak *a, LLVMValueRef x)
 {
-    cg_em *e = a->e;
-    LLVMBuilderRef b = e->b;
-    if (a->ct == e->f64)
-        return cg_em_intrinsic1(e, "llvm.exp", x);
-    static const double c[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
-                               1.6666665459e-1, 5.0000001201e-1};
-    LLVMValueRef tiny = LLVMBuildFCmp(b, LLVMRealOLT, x, cr(a, -87), "");
-    LLVMValueRef xc = LLVMBuildSelect(b, tiny, cr(a, -87), x, "");
-    /* n = round(x / ln 2): adding 1.5 * 2^23 rounds, and leaves n in the low bits of t. */
-    LLVMValueRef t = LLVMBuildFAdd(b, LLVMBuildFMul(b, xc, cr(a, 1.4426950408889634), ""),
-                                   cr(a, 0x1.8p23), "");
-    LLVMValueRef n = LLVMBuildFSub(b, t, cr(a, 0x1.8p23), "");
-    LLVMValueRef r = fmuladd(a, n, cr(a, -0.693359375), xc);       /* ln 2 in two parts */
-    r = fmuladd(a, n, cr(a, 2.12194440e-4), r);
-    LLVMValueRef y = cr(a, c[0]);
-    for (int i = 1; i < 6; i++)
-        y = fmuladd(a, y, r, cr(a, c[i]));
-    y = fmuladd(a, y, LLVMBuildFMul(b, r, r, ""), LLVMBuildFAdd(b, r, cr(a, 1), ""));
-    /* 2^n from its bits: (n + 127) << 23, n in [-126, 0]. */
-    LLVMValueRef bits = LLVMBuildSub(b, LLVMBuildBitCast(b, t, e->i32, ""),
-                                     LLVMConstInt(e->i32, 0x4B400000 - 127, 0), "");
-    LLVMValueRef pow2 = LLVMBuildBitCast(b, LLVMBuildShl(b, bits, LLVMConstInt(e->i32, 23, 0), ""),
-                                         e->f32, "");
-    return LLVMBuildSelect(b, tiny, cr(a, 0), LLVMBuildFMul(b, y, pow2, ""), "exp");
+    return a->ct == a->e->f64 ? cg_em_intrinsic1(a->e, "llvm.exp", x) : cg_em_exp(a->e, x);
 }
 
 /* The strides of x's dimensions aligned right against `nt` dimensions: row-major, or 0 where x

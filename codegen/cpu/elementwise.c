@@ -78,7 +78,7 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a, LLVMValu
     case DL_OP_ABS:
         return fl ? cg_em_intrinsic1(e, "llvm.fabs", x)
                   : LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, zero, ""), LLVMBuildSub(b, zero, x, ""), x, "");
-    case DL_OP_EXP: return cg_em_intrinsic1(e, "llvm.exp", x);
+    case DL_OP_EXP: return cg_em_exp(e, x);
     case DL_OP_LOG: return cg_em_intrinsic1(e, "llvm.log", x);
     case DL_OP_SQRT: return cg_em_intrinsic1(e, "llvm.sqrt", x);
     case DL_OP_SIN: return cg_em_intrinsic1(e, "llvm.sin", x);
@@ -88,9 +88,9 @@ static LLVMValueRef emit_op(cg_em *e, const dl_op *op, LLVMValueRef *a, LLVMValu
     case DL_OP_ERF: return cg_em_erf(e, x);
     case DL_OP_RSQRT: return LLVMBuildFDiv(b, one, cg_em_intrinsic1(e, "llvm.sqrt", x), "");
     case DL_OP_SIGMOID:
-        return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, cg_em_intrinsic1(e, "llvm.exp", LLVMBuildFNeg(b, x, "")), ""), "");
+        return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, cg_em_exp(e, LLVMBuildFNeg(b, x, "")), ""), "");
     case DL_OP_SILU:
-        return LLVMBuildFDiv(b, x, LLVMBuildFAdd(b, one, cg_em_intrinsic1(e, "llvm.exp", LLVMBuildFNeg(b, x, "")), ""), "");
+        return LLVMBuildFDiv(b, x, LLVMBuildFAdd(b, one, cg_em_exp(e, LLVMBuildFNeg(b, x, "")), ""), "");
     case DL_OP_RELU:
         if (!fl)
             return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, x, zero, ""), x, zero, "");

@@ -194,6 +194,30 @@ static LLVMValueRef nan_passes(cg_em *e, LLVMValueRef x, LLVMValueRef y)
     return LLVMBuildSelect(e->b, LLVMBuildFCmp(e->b, LLVMRealUNO, x, x, ""), x, y, "");
 }
 
+/* exp of f32 for every input: x clamped to [-104, 89] (beyond, exp rounds to 0 and overflows to
+ * infinity anyway), then t (1 + p) with t = 2^n applied as 2^(n/2) 2^(n - n/2), so that results
+ * near the ends (subnormal or infinite) come out of the last multiplication rounded once. f64 and
+ * other types go to llvm.exp. */
+LLVMValueRef cg_em_exp(cg_em *e, LLVMValueRef x)
+{
+    if (LLVMTypeOf(x) != e->f32)
+        return cg_em_intrinsic1(e, "llvm.exp", x);
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef c = cg_em_intrinsic(e, "llvm.maxnum", e->f32, 2, (LLVMValueRef[]){x, f32c(e, -104)});
+    c = cg_em_intrinsic(e, "llvm.minnum", e->f32, 2, (LLVMValueRef[]){c, f32c(e, 89)});
+    static const float k[5] = {0x1.fffffep-2f, 0x1.5554aep-3f, 0x1.555736p-5f, 0x1.12287cp-7f, 0x1.6b55a2p-10f};
+    LLVMValueRef n = cg_em_intrinsic1(e, "llvm.roundeven", LLVMBuildFMul(b, c, f32c(e, 0x1.715476p+0f), ""));
+    LLVMValueRef f = fmuladd(e, n, f32c(e, -0x1.62e4p-1f), c);
+    f = fmuladd(e, n, f32c(e, -0x1.7f7d1cp-20f), f);
+    LLVMValueRef p = fmuladd(e, LLVMBuildFMul(b, f, f, ""), horner(e, f, k, 5), f);
+    LLVMValueRef ni = LLVMBuildFPToSI(b, n, e->i32, ""), n1 = LLVMBuildAShr(b, ni, i32c(e, 1), "");
+    LLVMValueRef n2 = LLVMBuildSub(b, ni, n1, "");
+    LLVMValueRef t1 = LLVMBuildBitCast(b, LLVMBuildAdd(b, LLVMBuildShl(b, n1, i32c(e, 23), ""), i32c(e, 0x3f800000), ""), e->f32, "");
+    LLVMValueRef t2 = LLVMBuildBitCast(b, LLVMBuildAdd(b, LLVMBuildShl(b, n2, i32c(e, 23), ""), i32c(e, 0x3f800000), ""), e->f32, "");
+    LLVMValueRef y = LLVMBuildFMul(b, fmuladd(e, t1, p, t1), t2, "exp");
+    return nan_passes(e, x, y);
+}
+
 /* |x| < 0.625: x + x^3 P(x^2); above, with q = expm1(2|x|) (|x| clamped to 9, where tanh is 1
  * in f32), q / (q + 2); the sign from x. */
 LLVMValueRef cg_em_tanh(cg_em *e, LLVMValueRef x)

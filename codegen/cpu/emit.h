@@ -36,6 +36,7 @@ LLVMValueRef cg_em_intrinsic1(cg_em *e, const char *name, LLVMValueRef a);
 LLVMValueRef cg_em_libm(cg_em *e, const char *name, LLVMValueRef a);      /* tanhf or tanh, ... */
 /* tanh, erf and log1p: for f32, straight-line IR (within 1.5 ulp) that loops vectorize; for
  * f64, libm. */
+LLVMValueRef cg_em_exp(cg_em *e, LLVMValueRef x);
 LLVMValueRef cg_em_tanh(cg_em *e, LLVMValueRef x);
 LLVMValueRef cg_em_erf(cg_em *e, LLVMValueRef x);
 LLVMValueRef cg_em_log1p(cg_em *e, LLVMValueRef x);

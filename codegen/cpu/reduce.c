@@ -55,6 +55,18 @@ static LLVMValueRef fcall2(rk *r, const char *name, LLVMValueRef a, LLVMValueRef
 }
 
 /* An element of `base` (dtype t) as double (floats) or i64 (integers). */
+/* e^d for the double d of an f32 (f16, bf16) row: the vectorizable f32 exp of emit.c on d
+ * rounded to f32 (the result is rounded to f32 anyway; libm's exp would be a call per element),
+ * widened back for the double accumulation. f64 rows keep llvm.exp. */
+static LLVMValueRef rexp(rk *r, LLVMValueRef d)
+{
+    cg_em *e = r->e;
+    if (r->xt == DL_F64 || LLVMTypeOf(d) != e->f64)
+        return cg_em_intrinsic1(e, "llvm.exp", d);
+    LLVMValueRef f = LLVMBuildFPTrunc(e->b, d, e->f32, "");
+    return LLVMBuildFPExt(e->b, cg_em_exp(e, f), e->f64, "");
+}
+
 static LLVMValueRef load_x(rk *r, LLVMValueRef base, dl_dtype t, LLVMValueRef idx)
 {
     LLVMValueRef v = cg_em_load(r->e, base, t, idx);
@@ -158,12 +170,12 @@ static void body(rk *r, int pass, slots s, LLVMValueRef v, LLVMValueRef k, LLVMV
              * where maxnum does not) gives the same results. */
             st(r, s.b, fcall2(r, "llvm.maximum", lda(r, s.b), v));
         else if (pass == 1) {
-            LLVMValueRef ex = cg_em_intrinsic1(r->e, "llvm.exp", LLVMBuildFSub(b, v, lda(r, s.b), ""));
+            LLVMValueRef ex = rexp(r, LLVMBuildFSub(b, v, lda(r, s.b), ""));
             st(r, s.a, reassoc(LLVMBuildFAdd(b, lda(r, s.a), ex, "")));
         } else {
             LLVMValueRef d = LLVMBuildFSub(b, v, lda(r, s.b), ""), y;
             if (r->code == DL_OP_SOFTMAX)
-                y = LLVMBuildFDiv(b, cg_em_intrinsic1(r->e, "llvm.exp", d), lda(r, s.a), "");
+                y = LLVMBuildFDiv(b, rexp(r, d), lda(r, s.a), "");
             else
                 y = LLVMBuildFSub(b, d, lda(r, s.a), "");           /* a holds log(sum) */
             store_out(r, r->ot, xidx, y);
