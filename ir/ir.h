@@ -114,6 +114,8 @@ enum {
     P_REDUCE = 1 << 6,  /* reduces over `dim` */
     P_FLOAT  = 1 << 7,  /* floating-point operands only */
     P_TERM   = 1 << 8,  /* ends a function */
+    P_NOGRAD = 1 << 9,  /* differentiable, but with no gradient rule yet: autodiff refuses to go
+                         * through it rather than treat it as a constant */
 };
 /* Operands an op never differentiates in (ops.def's fifth column): bit i for operand i. */
 #define ND(i)  (1u << (i))

@@ -247,6 +247,24 @@ static void mark(walk *w, const bool *wrt, const dl_value *result)
     }
 }
 
+/* An op that is differentiable but has no rule yet (P_NOGRAD) on the path from a differentiated
+ * argument to the result: reported rather than silently treated as a constant. */
+static bool check_rules(walk *w)
+{
+    for (dl_op *op = w->f->first; op; op = op->next) {
+        if (!(ir_op_info(op->code)->props & P_NOGRAD))
+            continue;
+        bool in = false, out = false;
+        for (int i = 0; i < op->nin; i++)
+            in |= w->active[op->in[i]->id] && ir_dtype_is_float(op->in[i]->type.dtype);
+        for (int r = 0; r < op->nres; r++)
+            out |= w->needed[op->res[r].id];
+        if (in && out)
+            return gd_error(&w->g, op, "its gradient (a second derivative of the op it differentiates) has no rule yet");
+    }
+    return true;
+}
+
 /* Clones the ops of checkpoint region `region` at the insertion point; gd_fwd answers the clones
  * for the region's values from now on. */
 static void recompute(walk *w, int region)
@@ -301,6 +319,8 @@ bool pass_grad_build(dl_func *f, int result, const bool *wrt, dl_value **grads,
         return false;
     }
     mark(&w, wrt, y);
+    if (!check_rules(&w))
+        return false;
     if (w.active[y->id])
         w.acc[y->id] = gd_fill(&w.g, &y->type, 1.0);
     for (dl_op *op = ret->prev; op && !w.g.failed; op = op->prev) {
