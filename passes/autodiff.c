@@ -254,9 +254,11 @@ static bool check_rules(walk *w)
     for (dl_op *op = w->f->first; op; op = op->next) {
         if (!(ir_op_info(op->code)->props & P_NOGRAD))
             continue;
+        unsigned nd = ir_op_info(op->code)->nodiff;
         bool in = false, out = false;
         for (int i = 0; i < op->nin; i++)
-            in |= w->active[op->in[i]->id] && ir_dtype_is_float(op->in[i]->type.dtype);
+            in |= !(i < 32 && (nd & ND(i))) && w->active[op->in[i]->id] &&
+                  ir_dtype_is_float(op->in[i]->type.dtype);
         for (int r = 0; r < op->nres; r++)
             out |= w->needed[op->res[r].id];
         if (in && out)
