@@ -21,7 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-typedef void (*kernel_fn)(void **bufs, const int64_t *syms, int64_t *status);
+typedef void (*kernel_fn)(void **bufs, const int64_t *syms, int64_t *status, int64_t begin,
+                          int64_t end);
 
 struct cg_cpu {
     const dl_func *f;
@@ -323,12 +324,46 @@ static bool run_matmul(cg_cpu *p, const cg_kernel *k, void **bufs, const int64_t
 }
 
 /* Runs kernel i of the plan over the buffers. False with a message in err. */
+typedef struct rows_job {
+    kernel_fn      fn;
+    void         **bufs;
+    const int64_t *syms;
+} rows_job;
+
+static void run_rows(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const rows_job *j = ctx;
+    int64_t status[4] = {CG_STATUS_OK};     /* elementwise kernels meet no bad data */
+    j->fn(j->bufs, j->syms, status, begin, end);
+}
+
+/* An elementwise kernel's output rows (all but its last dimension) split across the pool when
+ * there is one and the output is large enough to pay for the hand-off. */
+static bool run_split(cg_cpu *p, const cg_kernel *k, kernel_fn fn, void **bufs, const int64_t *syms)
+{
+    if (!p->pool || rt_pool_threads(p->pool) < 2 || k->kind != CG_K_ELEMENTWISE)
+        return false;
+    cg_tensor out = concrete(p, &k->ops[k->nops - 1]->res[0], NULL, syms);
+    int r = out.type.rank;
+    int64_t rows = 1, inner = r ? out.type.dim[r - 1].c : 1;
+    for (int d = 0; d + 1 < r; d++)
+        rows *= out.type.dim[d].c;
+    if (rows < 2 || rows * inner < ((int64_t)1 << 15))
+        return false;
+    rows_job j = {fn, bufs, syms};
+    rt_pool_run(p->pool, rows, run_rows, &j);
+    return true;
+}
+
 static bool run_kernel(cg_cpu *p, int i, void **bufs, const int64_t *syms, char *err, size_t errlen)
 {
     const cg_kernel *k = &p->prog->kernels[i];
     if (p->fns[i]) {
+        if (run_split(p, k, p->fns[i], bufs, syms))
+            return true;
         int64_t status[4] = {CG_STATUS_OK};
-        p->fns[i](bufs, syms, status);
+        p->fns[i](bufs, syms, status, 0, INT64_MAX);
         if (status[0] != CG_STATUS_INDEX)
             return true;
         int at = status[3] >= 0 && status[3] < k->nops ? (int)status[3] : 0;

@@ -265,7 +265,9 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
         inner_step[i] = r > 0 && il >= 0 && !(is_one(t->dim[il]) && !is_one(ot->dim[r - 1]));
     }
 
-    cg_loop lr = cg_em_loop_begin(&e, fn, rows, "row");
+    /* The rows [begin, min(end, rows)) of this call. */
+    LLVMValueRef hi = LLVMBuildSelect(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, e.end, rows, ""), e.end, rows, "hi");
+    cg_loop lr = cg_em_loop_range(&e, fn, e.begin, hi, "row");
     LLVMValueRef base[64];
     for (int i = 0; i < k->nin; i++)
         base[i] = cg_em_i64(&e, 0);
@@ -311,7 +313,7 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     }
     cg_em_store(&e, outptr, ot->dtype, at, val[nval - 1]);
     cg_em_loop_end(&e, &li, inner);
-    cg_em_loop_end(&e, &lr, rows);
+    cg_em_loop_end(&e, &lr, hi);
     LLVMBuildRetVoid(e.b);
     cg_em_end(&e);
     return true;

@@ -303,18 +303,22 @@ LLVMValueRef cg_em_dim(cg_em *e, dl_dim d)
     return v;
 }
 
-cg_loop cg_em_loop_begin(cg_em *e, LLVMValueRef fn, LLVMValueRef n, const char *name)
+cg_loop cg_em_loop_range(cg_em *e, LLVMValueRef fn, LLVMValueRef lo, LLVMValueRef hi, const char *name)
 {
     cg_loop l;
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(e->b);
     l.body = LLVMAppendBasicBlockInContext(e->c, fn, name);
     l.done = LLVMAppendBasicBlockInContext(e->c, fn, "done");
-    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntSGT, n, cg_em_i64(e, 0), ""), l.body, l.done);
+    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntSLT, lo, hi, ""), l.body, l.done);
     LLVMPositionBuilderAtEnd(e->b, l.body);
     l.i = LLVMBuildPhi(e->b, e->i64, name);
-    LLVMValueRef z = cg_em_i64(e, 0);
-    LLVMAddIncoming(l.i, &z, &pre, 1);
+    LLVMAddIncoming(l.i, &lo, &pre, 1);
     return l;
+}
+
+cg_loop cg_em_loop_begin(cg_em *e, LLVMValueRef fn, LLVMValueRef n, const char *name)
+{
+    return cg_em_loop_range(e, fn, cg_em_i64(e, 0), n, name);
 }
 
 void cg_em_loop_end(cg_em *e, cg_loop *l, LLVMValueRef n)
@@ -351,14 +355,18 @@ LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program 
     e->i32 = LLVMInt32TypeInContext(c), e->i64 = LLVMInt64TypeInContext(c);
     e->f16 = LLVMHalfTypeInContext(c), e->f32 = LLVMFloatTypeInContext(c), e->f64 = LLVMDoubleTypeInContext(c);
     e->ptr = LLVMPointerTypeInContext(c, 0);
-    LLVMTypeRef params[3] = {e->ptr, e->ptr, e->ptr};
-    LLVMValueRef fn = LLVMAddFunction(m, name, LLVMFunctionType(LLVMVoidTypeInContext(c), params, 3, 0));
+    LLVMTypeRef params[5] = {e->ptr, e->ptr, e->ptr, e->i64, e->i64};
+    LLVMValueRef fn = LLVMAddFunction(m, name, LLVMFunctionType(LLVMVoidTypeInContext(c), params, 5, 0));
     cg_jit_tune(j, fn);
     LLVMSetValueName2(LLVMGetParam(fn, 0), "bufs", 4);
     LLVMSetValueName2(LLVMGetParam(fn, 1), "syms", 4);
     LLVMSetValueName2(LLVMGetParam(fn, 2), "status", 6);
+    LLVMSetValueName2(LLVMGetParam(fn, 3), "begin", 5);
+    LLVMSetValueName2(LLVMGetParam(fn, 4), "end", 3);
     e->syms = LLVMGetParam(fn, 1);
     e->status = LLVMGetParam(fn, 2);
+    e->begin = LLVMGetParam(fn, 3);
+    e->end = LLVMGetParam(fn, 4);
     LLVMPositionBuilderAtEnd(e->b, LLVMAppendBasicBlockInContext(c, fn, "entry"));
     return fn;
 }

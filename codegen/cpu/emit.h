@@ -14,13 +14,16 @@ typedef struct cg_em {
     LLVMTypeRef    i1, i8, i16, i32, i64, f16, f32, f64, ptr;
     LLVMValueRef   syms;               /* const int64_t *syms */
     LLVMValueRef   status;             /* int64_t status[4], see cg_em_fail */
+    LLVMValueRef   begin, end;         /* the part of its outer loop a call runs (elementwise) */
     const cg_program *p;
 } cg_em;
 
-/* Sets up e for a kernel `void name(void **bufs, const int64_t *syms, int64_t *status)` in m,
- * positioned at its entry block; returns the function. status[0] is 0 on entry; a kernel that
- * meets bad data (an index out of range) records it with cg_em_fail and goes on without
- * touching memory out of bounds; the caller reports it after the kernel returns. */
+/* Sets up e for a kernel `void name(void **bufs, const int64_t *syms, int64_t *status,
+ * int64_t begin, int64_t end)` in m, positioned at its entry block; returns the function.
+ * status[0] is 0 on entry; a kernel that meets bad data (an index out of range) records it with
+ * cg_em_fail and goes on without touching memory out of bounds; the caller reports it after the
+ * kernel returns. Elementwise kernels run the rows [begin, end) of their output (the caller
+ * splits the rows across threads); the other kinds run whole and ignore both. */
 LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program *p, const char *name);
 void         cg_em_end(cg_em *e);
 /* What a kernel reports in status[0..3]: the kind, the offending value, the size it had to be
@@ -53,6 +56,8 @@ LLVMValueRef cg_em_dim(cg_em *e, dl_dim d);
 /* for (i = 0; i < n; i++) { ... }: loop_begin leaves the builder in the body with l.i the index. */
 typedef struct cg_loop { LLVMBasicBlockRef body, done; LLVMValueRef i; } cg_loop;
 cg_loop cg_em_loop_begin(cg_em *e, LLVMValueRef fn, LLVMValueRef n, const char *name);
+/* A loop over [lo, hi) (cg_em_loop_end with hi). */
+cg_loop cg_em_loop_range(cg_em *e, LLVMValueRef fn, LLVMValueRef lo, LLVMValueRef hi, const char *name);
 void    cg_em_loop_end(cg_em *e, cg_loop *l, LLVMValueRef n);
 
 #endif
