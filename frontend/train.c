@@ -207,9 +207,16 @@ static bool idx_dims(fe_lctx *lc, const char *path, int want_rank, int64_t *dims
     return true;
 }
 
-/* The batch's x and y types from the data source: B is the (symbolic) batch size. */
+/* Strings the module keeps (the checker's arenas and the syntax tree go away). */
+static const char *keep(fe_lctx *lc, const char *s)
+{
+    return s ? ir_intern(lc->m, s, strlen(s)) : NULL;
+}
+
+/* The batch's x and y types from the data source (B is the symbolic batch size), and the source
+ * as the runtime loads it (ir/train.h: paths resolved, strings kept by the module). */
 static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char *dir,
-                       dl_type *x, dl_type *y)
+                       dl_type *x, dl_type *y, dl_train_data *rec)
 {
     fe_val v[12];
     dl_loc at[12];
@@ -221,6 +228,9 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
     dl_dim B = ir_dim_sym(ir_intern(lc->m, "B", 1));
     *x = (dl_type){.dtype = DL_F32, .rank = 1, .dim = {B}};
     *y = (dl_type){.dtype = DL_I64, .rank = 1, .dim = {B}};
+    *rec = (dl_train_data){.loc = data->loc, .label = -1, .scale = 1};
+    if (v[0].k == V_STR)
+        rec->path = keep(lc, resolve(lc, dir, v[0].s));
     if (!strcmp(cs->name, "csv")) {
         if (v[0].k != V_STR || (v[1].k != V_NONE && v[1].k != V_INT) ||
             (v[3].k != V_NONE && v[3].k != V_BOOL) || (v[2].k != V_NONE && !fe_is_number(&v[2]))) {
@@ -237,6 +247,10 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
         }
         x->rank = 2;
         x->dim[1] = ir_dim_const(cols - 1);
+        rec->kind = DL_DATA_CSV;
+        rec->label = (int)label;
+        rec->scale = v[2].k == V_NONE ? 1 : fe_number(&v[2]);
+        rec->header = v[3].k == V_BOOL && v[3].i;
         return true;
     }
     if (!strcmp(cs->name, "npy")) {
@@ -248,6 +262,8 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
             !npy_type(lc, resolve(lc, dir, v[1].s), y, at[1]))
             return false;
         x->dim[0] = y->dim[0] = B;
+        rec->kind = DL_DATA_NPY;
+        rec->path_y = keep(lc, resolve(lc, dir, v[1].s));
         return true;
     }
     if (!strcmp(cs->name, "mnist")) {
@@ -261,6 +277,7 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
             !idx_dims(lc, sup_arena_printf(lc->arena, "%s/train-labels-idx1-ubyte", root), 1, d, at[0]))
             return false;
         *x = (dl_type){.dtype = DL_F32, .rank = 4, .dim = {B, ir_dim_const(1), ir_dim_const(d[1]), ir_dim_const(d[2])}};
+        rec->kind = DL_DATA_MNIST;
         return true;
     }
     if (!strcmp(cs->name, "text")) {
@@ -277,6 +294,8 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
         gzclose(f);
         *x = (dl_type){.dtype = DL_I64, .rank = 2, .dim = {B, ir_dim_const(v[1].i)}};
         *y = *x;
+        rec->kind = DL_DATA_TEXT;
+        rec->context = v[1].i;
         return true;
     }
     /* safetensors(path, x=, y=) */
@@ -298,6 +317,9 @@ static bool data_types(fe_lctx *lc, const fe_ast *data, fe_scope *s, const char 
         return false;
     }
     x->dim[0] = y->dim[0] = B;
+    rec->kind = DL_DATA_SAFETENSORS;
+    rec->x_name = keep(lc, v[1].s);
+    rec->y_name = keep(lc, v[2].s);
     return true;
 }
 
@@ -421,11 +443,6 @@ static bool check_settings(fe_lctx *lc, const fe_ast *train, fe_scope *s)
 
 /* ---- recording the settings (ir/train.h) ------------------------------------------------- */
 
-/* Strings the module keeps (the checker's arenas and the syntax tree go away). */
-static const char *keep(fe_lctx *lc, const char *s)
-{
-    return s ? ir_intern(lc->m, s, strlen(s)) : NULL;
-}
 
 /* A number argument of a setting's call (vals[i] from check_call), or `def` when not given. */
 static bool arg_num(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, double def,
@@ -452,47 +469,6 @@ static bool arg_bool(fe_lctx *lc, const fe_val *v, dl_loc at, const char *name, 
         return false;
     }
     *out = v->i;
-    return true;
-}
-
-static bool record_data(fe_lctx *lc, const fe_ast *e, fe_scope *s, const char *dir, dl_train_data *d)
-{
-    fe_val v[12];
-    dl_loc at[12];
-    const callspec *cs = check_call(lc, e, sources, COUNT(sources), "data source", s, v, at);
-    if (!cs)
-        return false;
-    dl_train_data r = {.loc = e->loc, .label = -1, .scale = 1};
-    const char *k = cs->name;
-    /* data_types() has checked the arguments' kinds already. */
-    if (!strcmp(k, "csv")) {
-        r.kind = DL_DATA_CSV;
-        r.path = resolve(lc, dir, v[0].s);
-        r.label = v[1].k == V_INT ? (int)v[1].i : -1;
-        r.scale = v[2].k == V_NONE ? 1 : fe_number(&v[2]);
-        r.header = v[3].k == V_BOOL && v[3].i;
-    } else if (!strcmp(k, "npy")) {
-        r.kind = DL_DATA_NPY;
-        r.path = resolve(lc, dir, v[0].s);
-        r.path_y = resolve(lc, dir, v[1].s);
-    } else if (!strcmp(k, "mnist")) {
-        r.kind = DL_DATA_MNIST;
-        r.path = resolve(lc, dir, v[0].s);
-    } else if (!strcmp(k, "text")) {
-        r.kind = DL_DATA_TEXT;
-        r.path = resolve(lc, dir, v[0].s);
-        r.context = v[1].i;
-    } else {
-        r.kind = DL_DATA_SAFETENSORS;
-        r.path = resolve(lc, dir, v[0].s);
-        r.x_name = v[1].s;
-        r.y_name = v[2].s;
-    }
-    r.path = keep(lc, r.path);
-    r.path_y = keep(lc, r.path_y);
-    r.x_name = keep(lc, r.x_name);
-    r.y_name = keep(lc, r.y_name);
-    *d = r;
     return true;
 }
 
@@ -686,14 +662,9 @@ static bool record(fe_lctx *lc, const fe_ast *train, fe_scope *s, const char *di
         t->auto_checkpoint = true;
         t->checkpoint_at = e->loc;
     }
-    bool ok = record_data(lc, setting(train, "data"), s, dir, &t->data);
-    if ((e = setting(train, "valid"))) {
-        if (e->kind == FE_CALL) {
-            t->has_valid_data = true;
-            ok &= record_data(lc, e, s, dir, &t->valid_data);
-        } else if ((v = fe_eval(lc, e, s)).k == V_FLOAT)
-            t->valid = v.f;
-    }
+    bool ok = true;
+    if ((e = setting(train, "valid")) && e->kind != FE_CALL && (v = fe_eval(lc, e, s)).k == V_FLOAT)
+        t->valid = v.f;
     if ((e = setting(train, "optimizer")))
         ok &= record_optimizer(lc, e, s, &t->opt);
     else
@@ -822,11 +793,27 @@ bool fe_lower_train(fe_lctx *lc, const fe_ast *train, fe_scope *scope, const cha
 {
     if (!check_settings(lc, train, scope))
         return false;
-    dl_type xt, yt;
-    if (!data_types(lc, setting(train, "data"), scope, dir, &xt, &yt))
-        return false;
     if (!record(lc, train, scope, dir))
         return false;
+    dl_train *t = lc->m->train;
+    dl_type xt, yt, vx, vy;
+    if (!data_types(lc, setting(train, "data"), scope, dir, &xt, &yt, &t->data))
+        return false;
+    /* A validation source must give batches of the training data's types. */
+    const fe_ast *valid = setting(train, "valid");
+    if (valid && valid->kind == FE_CALL) {
+        t->has_valid_data = true;
+        if (!data_types(lc, valid, scope, dir, &vx, &vy, &t->valid_data))
+            return false;
+        if (!ir_type_eq(&vx, &xt) || !ir_type_eq(&vy, &yt)) {
+            char a[128], b[128], c[128], d[128];
+            ir_type_str(&vx, a, sizeof a), ir_type_str(&vy, b, sizeof b);
+            ir_type_str(&xt, c, sizeof c), ir_type_str(&yt, d, sizeof d);
+            fe_err(lc, valid->loc, "the validation data gives x %s, y %s but the training data x %s, y %s",
+                   a, b, c, d);
+            return false;
+        }
+    }
     bool ok = lower_forward(lc, train, scope, &xt) &&
               lower_loss(lc, train, scope, dir, &xt, &yt, "loss", true) &&
               lower_loss(lc, train, scope, dir, &xt, &yt, "evaluate", false);

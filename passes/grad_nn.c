@@ -55,7 +55,9 @@ bool grad_reduce(gd *g, dl_op *op, dl_value *const *dy, dl_value **dx)
     dl_dim rd[DL_MAX_RANK];
     for (int i = 0; i < n; i++)
         rd[i] = xt->dim[dims[i]];
-    dl_value *d = keep(g, dy[0], xt, n, dims), *yk = keep(g, y, xt, n, dims), *r;
+    /* The result in the keepdim shape, for the rules that read it. */
+    bool reads_y = op->code != DL_OP_SUM && op->code != DL_OP_MEAN;
+    dl_value *d = keep(g, dy[0], xt, n, dims), *yk = reads_y ? keep(g, y, xt, n, dims) : NULL, *r;
     switch (op->code) {
     case DL_OP_SUM:
         r = d;
