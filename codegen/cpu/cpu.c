@@ -1,6 +1,5 @@
-/* The CPU backend (see cpu.h): compiling a plan's kernels into one LLVM module, and running the
- * plan: binding symbolic dimensions from the arguments, allocating each buffer, calling each
- * kernel in order. */
+/* The CPU backend (see cpu.h): compiling a plan's kernels into one LLVM module and JIT-loading
+ * them; running the plan is codegen/cpu/exec.c's. */
 #include "codegen/cpu/cpu.h"
 
 #include "codegen/cpu/attention.h"
@@ -8,12 +7,12 @@
 #include "codegen/cpu/copy.h"
 #include "codegen/cpu/elementwise.h"
 #include "codegen/cpu/emit.h"
+#include "codegen/cpu/exec.h"
 #include "codegen/cpu/gemm.h"
 #include "codegen/cpu/index.h"
 #include "codegen/cpu/reduce.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
-#include "runtime/pool.h"
 #include "support/alloc.h"
 
 #include <stdio.h>
@@ -21,28 +20,16 @@
 #include <string.h>
 #include <time.h>
 
-typedef void (*kernel_fn)(void **bufs, const int64_t *syms, int64_t *status, int64_t begin,
-                          int64_t end);
-
 struct cg_cpu {
-    const dl_func *f;
     sup_arena      arena;
     cg_program    *prog;
     cg_jit        *jit;
-    kernel_fn     *fns;          /* per kernel; NULL for reference kernels */
-    int            nbufs;
-    bool          *unwritten;    /* per buffer: a transpose a matrix product reads through */
-    double         seconds;      /* compile time */
     cg_gemm       *gemm;         /* matrix products, compiled once */
-    rt_pool       *pool;         /* the threads kernels split their work across */
-    /* --profile: per kernel, seconds and calls; buffer bytes of the last call; calls in all. */
-    double        *ktime;
-    int64_t       *kcalls;
-    int64_t        buffer_bytes, runs;
+    cg_exec       *exec;
+    double         seconds;      /* compile time */
 };
 
-/* Kernels compiled into the module (the others run C code: gemm, conv, the reference). */
-static bool jitted(cg_kernel_kind k)
+bool cg_cpu_compiled_kind(cg_kernel_kind k)
 {
     return k == CG_K_ELEMENTWISE || k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX ||
            k == CG_K_ATTENTION;
@@ -61,15 +48,22 @@ static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, cons
     }
 }
 
+bool cg_cpu_emit_kernels(cg_jit *j, LLVMModuleRef m, const cg_program *prog, char *err, size_t errlen)
+{
+    for (int i = 0; i < prog->nkernels; i++)
+        if (!emit_kernel(j, m, prog, &prog->kernels[i], err, errlen))
+            return false;
+    return true;
+}
+
 /* Builds the module of `prog`'s compiled kernels into *out. */
 static bool build_module(cg_jit *j, const cg_program *prog, LLVMModuleRef *out, char *err, size_t errlen)
 {
     LLVMModuleRef m = cg_jit_module(j, prog->f->name);
-    for (int i = 0; i < prog->nkernels; i++)
-        if (!emit_kernel(j, m, prog, &prog->kernels[i], err, errlen)) {
-            LLVMDisposeModule(m);
-            return false;
-        }
+    if (!cg_cpu_emit_kernels(j, m, prog, err, errlen)) {
+        LLVMDisposeModule(m);
+        return false;
+    }
     if (!cg_jit_optimize(j, m, err, errlen)) {
         LLVMDisposeModule(m);
         return false;
@@ -105,15 +99,14 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
     }
 }
 
-/* The gemm kernel and the thread pool, for plans with matrix products or convolutions only:
- * compiling the micro-kernel and starting threads are not free. */
+/* The gemm kernel, for plans with matrix products or convolutions only: compiling the
+ * micro-kernel is not free. */
 static bool make_gemm(cg_cpu *p, char *err, size_t errlen)
 {
     bool needed = false;
     for (int i = 0; i < p->prog->nkernels; i++)
         needed |= p->prog->kernels[i].kind == CG_K_MATMUL || p->prog->kernels[i].kind == CG_K_CONV;
-    return !needed || ((p->gemm = cg_gemm_create(p->jit, NULL, err, errlen)) &&
-                       (p->pool = rt_pool_create(0, err, errlen)));
+    return !needed || (p->gemm = cg_gemm_create(p->jit, NULL, err, errlen));
 }
 
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
@@ -124,10 +117,8 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    p->f = f;
     sup_arena_init(&p->arena, NULL);
     p->prog = cg_program_build(f, fuse, &p->arena);
-    p->nbufs = cg_program_nbuffers(f);
     p->jit = cg_jit_create(NULL, err, errlen);
     LLVMModuleRef m;
     if (!p->jit || !define_helpers(p->jit, err, errlen) || !build_module(p->jit, p->prog, &m, err, errlen) ||
@@ -135,340 +126,44 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
         cg_cpu_destroy(p);
         return NULL;
     }
-    p->fns = calloc((size_t)p->prog->nkernels + 1, sizeof *p->fns);
-    p->unwritten = calloc((size_t)p->nbufs + 1, sizeof *p->unwritten);
-    if (!p->fns || !p->unwritten) {
+    cg_kernel_fn **fns = calloc((size_t)p->prog->nkernels + 1, sizeof *fns);
+    if (!fns) {
         snprintf(err, errlen, "out of memory");
         cg_cpu_destroy(p);
         return NULL;
     }
-    for (int i = 0; i < p->prog->nkernels; i++) {
-        const cg_kernel *k = &p->prog->kernels[i];
-        for (int o = 0; k->kind == CG_K_MATMUL && o + 1 < k->nops; o++)
-            p->unwritten[k->ops[o]->res[0].id] = true;
+    bool ok = true;
+    for (int i = 0; ok && i < p->prog->nkernels; i++)
+        if (cg_cpu_compiled_kind(p->prog->kernels[i].kind))
+            ok = (fns[i] = (cg_kernel_fn *)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen));
+    ok = ok && (p->exec = cg_exec_create(p->prog, fns, p->gemm, err, errlen));
+    free(fns);
+    if (!ok) {
+        cg_cpu_destroy(p);
+        return NULL;
     }
-    for (int i = 0; i < p->prog->nkernels; i++)
-        if (jitted(p->prog->kernels[i].kind) &&
-            !(p->fns[i] = (kernel_fn)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen))) {
-            cg_cpu_destroy(p);
-            return NULL;
-        }
     p->seconds = now() - t0;
     return p;
 }
 
-bool cg_cpu_profile(cg_cpu *p)
-{
-    if (!p->ktime) {
-        p->ktime = calloc((size_t)p->prog->nkernels + 1, sizeof *p->ktime);
-        p->kcalls = calloc((size_t)p->prog->nkernels + 1, sizeof *p->kcalls);
-    }
-    return p->ktime && p->kcalls;
-}
+bool cg_cpu_profile(cg_cpu *p) { return cg_exec_profile(p->exec); }
 
-void cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top)
-{
-    if (!p->ktime)
-        return;
-    static const char *const kinds[] = {
-        [CG_K_ELEMENTWISE] = "elementwise", [CG_K_MATMUL] = "matmul", [CG_K_REDUCE] = "reduce",
-        [CG_K_CONV] = "conv", [CG_K_COPY] = "copy", [CG_K_VIEW] = "view", [CG_K_INDEX] = "index",
-        [CG_K_ATTENTION] = "attention", [CG_K_REF] = "reference"};
-    int n = p->prog->nkernels, *order = malloc(sizeof *order * (size_t)(n + 1));
-    if (!order)
-        return;
-    double total = 0, kind_time[CG_K_REF + 1] = {0};
-    for (int i = 0; i < n; i++) {
-        order[i] = i;
-        total += p->ktime[i];
-        kind_time[p->prog->kernels[i].kind] += p->ktime[i];
-    }
-    for (int i = 1; i < n; i++)        /* by time, descending (a few hundred kernels) */
-        for (int j = i; j > 0 && p->ktime[order[j]] > p->ktime[order[j - 1]]; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    fprintf(out, "dlc: profile of @%s: %lld calls, %.1f ms in %d kernels, %.1f MiB of buffers per call\n",
-            p->f->name, (long long)p->runs, 1e3 * total, n, (double)p->buffer_bytes / (1 << 20));
-    fprintf(out, "  by kind:");
-    for (int k = 0; k <= CG_K_REF; k++)
-        if (kind_time[k] > 0)
-            fprintf(out, " %s %.1f%%", kinds[k], 100 * kind_time[k] / (total > 0 ? total : 1));
-    fprintf(out, "\n  %10s %6s %8s  kernel (kind): ops\n", "ms", "%", "calls");
-    for (int r = 0; r < n && r < top; r++) {
-        const cg_kernel *k = &p->prog->kernels[order[r]];
-        fprintf(out, "  %10.2f %5.1f%% %8lld  %s (%s):", 1e3 * p->ktime[order[r]],
-                100 * p->ktime[order[r]] / (total > 0 ? total : 1), (long long)p->kcalls[order[r]],
-                k->name, kinds[k->kind]);
-        for (int o = 0; o < k->nops && o < 8; o++)
-            fprintf(out, " %s", ir_op_info(k->ops[o]->code)->name);
-        fprintf(out, "%s\n", k->nops > 8 ? " ..." : "");
-    }
-    free(order);
-}
+void cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top) { cg_exec_profile_report(p->exec, out, top); }
 
 void cg_cpu_destroy(cg_cpu *p)
 {
     if (!p)
         return;
+    cg_exec_destroy(p->exec);
     cg_gemm_destroy(p->gemm);
-    rt_pool_destroy(p->pool);
     cg_jit_destroy(p->jit);
-    free(p->fns);
-    free(p->unwritten);
-    free(p->ktime);
-    free(p->kcalls);
     sup_arena_reset(&p->arena);
     free(p);
 }
 
-/* Binds the symbols from the arguments' shapes, checking that every mention agrees. */
-static bool bind_syms(const cg_cpu *p, const cg_tensor *args, int64_t *syms, char *err, size_t errlen)
-{
-    const cg_program *prog = p->prog;
-    bool bound[256] = {0};
-    for (int a = 0; a < p->f->nargs; a++) {
-        const dl_type *want = &p->f->args[a]->type, *got = &args[a].type;
-        char w[256], g[256];
-        ir_type_str(want, w, sizeof w);
-        ir_type_str(got, g, sizeof g);
-        if (want->rank != got->rank || want->dtype != got->dtype) {
-            snprintf(err, errlen, "argument %%%s is %s, expected %s", p->f->arginfo[a].name, g, w);
-            return false;
-        }
-        for (int d = 0; d < want->rank; d++) {
-            dl_dim wd = want->dim[d];
-            int64_t n = got->dim[d].c;
-            if (wd.n == 1 && wd.c != 0 && n % wd.c == 0) {
-                int s = cg_program_sym(prog, wd.sym[0]);
-                int64_t v = n / wd.c;
-                if (s >= 0 && s < 256 && !bound[s]) {
-                    syms[s] = v;
-                    bound[s] = true;
-                    continue;
-                }
-            }
-            /* A constant, a product of symbols, or a symbol bound before: check it. */
-            int64_t expect = wd.c;
-            bool known = true;
-            for (int k = 0; k < wd.n; k++) {
-                int s = cg_program_sym(prog, wd.sym[k]);
-                known &= s >= 0 && s < 256 && bound[s];
-                if (known)
-                    expect *= syms[s];
-            }
-            if (!known || expect != n) {
-                snprintf(err, errlen, "argument %%%s is %s, expected %s%s", p->f->arginfo[a].name, g, w,
-                         known ? "" : " (its dimensions do not determine the symbols)");
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-static int64_t eval_dim(const cg_cpu *p, dl_dim d, const int64_t *syms)
-{
-    int64_t v = d.c;
-    for (int k = 0; k < d.n; k++)
-        v *= syms[cg_program_sym(p->prog, d.sym[k])];
-    return v;
-}
-
-static cg_tensor concrete(const cg_cpu *p, const dl_value *v, void *data, const int64_t *syms)
-{
-    cg_tensor t = {.type = v->type, .data = data};
-    for (int d = 0; d < t.type.rank; d++)
-        t.type.dim[d] = ir_dim_const(eval_dim(p, v->type.dim[d], syms));
-    return t;
-}
-
-static size_t bytes_of(const cg_tensor *t)
-{
-    size_t n = (size_t)ir_dtype_size(t->type.dtype);
-    for (int d = 0; d < t->type.rank; d++)
-        n *= (size_t)t->type.dim[d].c;
-    return n;
-}
-
-/* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. An
- * operand produced by a transpose in the kernel is read through the transpose's input, its
- * last two strides swapped. */
-static bool run_matmul(cg_cpu *p, const cg_kernel *k, void **bufs, const int64_t *syms)
-{
-    const dl_op *op = k->ops[k->nops - 1];
-    const dl_type *at = &op->in[0]->type, *bt = &op->in[1]->type;
-    int ra = at->rank, rb = bt->rank;
-    int64_t M = eval_dim(p, at->dim[ra - 2], syms), K = eval_dim(p, at->dim[ra - 1], syms);
-    int64_t N = eval_dim(p, bt->dim[rb - 1], syms), batch = 1;
-    for (int d = 0; d + 2 < ra; d++)
-        batch *= eval_dim(p, at->dim[d], syms);
-    const float *A = bufs[op->in[0]->id], *B = bufs[op->in[1]->id];
-    int64_t rsa = K, csa = 1, rsb = N, csb = 1;
-    for (int o = 0; o + 1 < k->nops; o++) {
-        const dl_op *t = k->ops[o];
-        if (&t->res[0] == op->in[0])
-            A = bufs[t->in[0]->id], rsa = 1, csa = M;
-        if (&t->res[0] == op->in[1])
-            B = bufs[t->in[0]->id], rsb = 1, csb = K;
-    }
-    float *C = bufs[op->res[0].id];
-    if (rb == 2)
-        return cg_gemm_run_strided(p->gemm, p->pool, batch * M, N, K, A, rsa, csa, B, rsb, csb, C, N);
-    for (int64_t i = 0; i < batch; i++)
-        if (!cg_gemm_run_strided(p->gemm, p->pool, M, N, K, A + i * M * K, rsa, csa, B + i * K * N, rsb, csb,
-                                 C + i * M * N, N))
-            return false;
-    return true;
-}
-
-/* Runs kernel i of the plan over the buffers. False with a message in err. */
-typedef struct rows_job {
-    kernel_fn      fn;
-    void         **bufs;
-    const int64_t *syms;
-} rows_job;
-
-static void run_rows(void *ctx, int64_t begin, int64_t end, int thread)
-{
-    (void)thread;
-    const rows_job *j = ctx;
-    int64_t status[4] = {CG_STATUS_OK};     /* elementwise kernels meet no bad data */
-    j->fn(j->bufs, j->syms, status, begin, end);
-}
-
-/* An elementwise kernel's output rows (all but its last dimension) split across the pool when
- * there is one and the output is large enough to pay for the hand-off. */
-static bool run_split(cg_cpu *p, const cg_kernel *k, kernel_fn fn, void **bufs, const int64_t *syms)
-{
-    if (!p->pool || rt_pool_threads(p->pool) < 2 || k->kind != CG_K_ELEMENTWISE)
-        return false;
-    cg_tensor out = concrete(p, &k->ops[k->nops - 1]->res[0], NULL, syms);
-    int r = out.type.rank;
-    int64_t rows = 1, inner = r ? out.type.dim[r - 1].c : 1;
-    for (int d = 0; d + 1 < r; d++)
-        rows *= out.type.dim[d].c;
-    if (rows < 2 || rows * inner < ((int64_t)1 << 15))
-        return false;
-    rows_job j = {fn, bufs, syms};
-    rt_pool_run(p->pool, rows, run_rows, &j);
-    return true;
-}
-
-static bool run_kernel(cg_cpu *p, int i, void **bufs, const int64_t *syms, char *err, size_t errlen)
-{
-    const cg_kernel *k = &p->prog->kernels[i];
-    if (p->fns[i]) {
-        if (run_split(p, k, p->fns[i], bufs, syms))
-            return true;
-        int64_t status[4] = {CG_STATUS_OK};
-        p->fns[i](bufs, syms, status, 0, INT64_MAX);
-        if (status[0] != CG_STATUS_INDEX)
-            return true;
-        int at = status[3] >= 0 && status[3] < k->nops ? (int)status[3] : 0;
-        snprintf(err, errlen, "'%s': index %lld is out of range for a dimension of size %lld",
-                 ir_op_info(k->ops[at]->code)->name, (long long)status[1], (long long)status[2]);
-        return false;
-    }
-    if (k->kind == CG_K_VIEW)
-        return true;
-    if (k->kind == CG_K_MATMUL) {
-        if (run_matmul(p, k, bufs, syms))
-            return true;
-        snprintf(err, errlen, "out of memory in a matrix product");
-        return false;
-    }
-    const dl_op *op = k->ops[0];
-    cg_tensor in[256], out[64];
-    if (op->nin > 256 || op->nres > 64) {
-        snprintf(err, errlen, "too many operands");
-        return false;
-    }
-    for (int a = 0; a < op->nin; a++)
-        in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
-    for (int r = 0; r < op->nres; r++)
-        out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
-    if (k->kind == CG_K_CONV)
-        return cg_conv_run(p->gemm, p->pool, op, in, out, err, errlen);
-    return cg_ref_op(op, in, out, err, errlen);
-}
-
 bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
 {
-    int64_t syms[256] = {0};
-    if (p->prog->nsyms > 256) {
-        snprintf(err, errlen, "more than 256 symbolic dimensions");
-        return false;
-    }
-    if (!bind_syms(p, args, syms, err, errlen))
-        return false;
-    const dl_func *f = p->f;
-    cg_program_nbuffers(f);
-    void **bufs = calloc((size_t)p->nbufs + 1, sizeof *bufs);
-    if (!bufs) {
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    for (int a = 0; a < f->nargs; a++)
-        bufs[a] = args[a].data;
-    bool ok = true;
-    int64_t bytes = 0;
-    /* Every op result gets its buffer up front (planning memory comes with the -O modes); a
-     * view shares its operand's; a transpose read in place by a matrix product has none. */
-    for (dl_op *op = f->first; op && ok; op = op->next)
-        for (int r = 0; r < op->nres && ok; r++) {
-            if (cg_program_is_view(op)) {
-                bufs[op->res[r].id] = bufs[op->in[0]->id];
-                continue;
-            }
-            if (p->unwritten[op->res[r].id])
-                continue;
-            cg_tensor t = concrete(p, &op->res[r], NULL, syms);
-            size_t n = bytes_of(&t);
-            bytes += (int64_t)n;
-            ok = (bufs[op->res[r].id] = malloc(n ? n : 1)) != NULL;
-#ifdef DLC_VERIFY_EACH
-            /* Every kernel writes all of its output: in test builds fresh buffers hold NaN
-             * patterns, so one that read before writing would show in the results. */
-            if (ok)
-                memset(bufs[op->res[r].id], 0xff, n);
-#endif
-        }
-    if (!ok)
-        snprintf(err, errlen, "out of memory");
-    p->buffer_bytes = bytes;
-    p->runs++;
-    for (int i = 0; ok && i < p->prog->nkernels; i++) {
-        struct timespec t0, t1;
-        if (p->ktime)
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-        ok = run_kernel(p, i, bufs, syms, err, errlen);
-        if (p->ktime) {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            p->ktime[i] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-            p->kcalls[i]++;
-        }
-    }
-    /* Results are copied out before buffer updates land (they take effect after the step). */
-    const dl_op *ret = f->last;
-    for (int i = 0; ok && i < ret->nin; i++) {
-        results[i] = concrete(p, ret->in[i], NULL, syms);
-        size_t n = bytes_of(&results[i]);
-        ok = (results[i].data = malloc(n ? n : 1)) != NULL;
-        if (ok)
-            memcpy(results[i].data, bufs[ret->in[i]->id], n);
-    }
-    for (const dl_op *op = f->first; ok && op; op = op->next)
-        if (op->code == DL_OP_ASSIGN) {
-            cg_tensor t = concrete(p, op->in[1], NULL, syms);
-            memmove(bufs[op->in[0]->id], bufs[op->in[1]->id], bytes_of(&t));
-        }
-    for (dl_op *op = f->first; op; op = op->next)
-        for (int r = 0; r < op->nres && !cg_program_is_view(op); r++)
-            free(bufs[op->res[r].id]);
-    free(bufs);
-    return ok;
+    return cg_exec_run(p->exec, args, results, NULL, err, errlen);
 }
 
 char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t errlen)

@@ -4,6 +4,8 @@
 #ifndef DLC_CODEGEN_CPU_CPU_H
 #define DLC_CODEGEN_CPU_CPU_H
 
+#include "codegen/cpu/jit.h"
+#include "codegen/program.h"
 #include "codegen/ref/interp.h"
 #include "ir/ir.h"
 
@@ -25,6 +27,12 @@ bool    cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, si
  * lists the `top` kernels by time, the share of each kind and the buffer bytes of a call. */
 bool    cg_cpu_profile(cg_cpu *p);
 void    cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top);
+
+/* Whether kernels of kind k are compiled to code (the others run C: gemm, conv, the reference). */
+bool    cg_cpu_compiled_kind(cg_kernel_kind k);
+/* Adds the code of every compiled kernel of prog to m, unoptimized, named as the kernels are. */
+bool    cg_cpu_emit_kernels(cg_jit *j, LLVMModuleRef m, const cg_program *prog, char *err,
+                            size_t errlen);
 
 /* --emit=llvm and --emit=asm: the kernels of `f` as optimized LLVM IR or assembly (malloc'd). */
 char   *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t errlen);

@@ -318,28 +318,3 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     cg_em_end(&e);
     return true;
 }
-
-int64_t cg_cpu_ifloordiv(int64_t a, int64_t b)
-{
-    if (b == 0 || (a == INT64_MIN && b == -1))
-        return 0;    /* undefined: the reference reports it; compiled code must not trap */
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
-int64_t cg_cpu_imod(int64_t a, int64_t b)
-{
-    if (b == 0 || (a == INT64_MIN && b == -1))
-        return 0;
-    return a % b + ((a % b != 0) && ((a < 0) != (b < 0)) ? b : 0);
-}
-
-int64_t cg_cpu_ipow(int64_t a, int64_t b)
-{
-    if (b < 0)
-        return 0;
-    uint64_t r = 1, base = (uint64_t)a;
-    for (; b; b >>= 1, base *= base)
-        if (b & 1)
-            r *= base;
-    return (int64_t)r;
-}

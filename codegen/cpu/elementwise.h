@@ -11,10 +11,4 @@
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                              char *err, size_t errlen);
 
-/* The integer helpers elementwise kernels call (Python's floor division and modulo, integer
- * powers), defined in this process and registered with the JIT by name. */
-int64_t cg_cpu_ifloordiv(int64_t a, int64_t b);
-int64_t cg_cpu_imod(int64_t a, int64_t b);
-int64_t cg_cpu_ipow(int64_t a, int64_t b);
-
 #endif

@@ -4,6 +4,7 @@
 #ifndef DLC_CODEGEN_CPU_EMIT_H
 #define DLC_CODEGEN_CPU_EMIT_H
 
+#include "codegen/cpu/exec.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
 
@@ -28,7 +29,6 @@ LLVMValueRef cg_em_begin(cg_em *e, cg_jit *j, LLVMModuleRef m, const cg_program 
 void         cg_em_end(cg_em *e);
 /* What a kernel reports in status[0..3]: the kind, the offending value, the size it had to be
  * below, and the position in the kernel of the op that met it. */
-enum { CG_STATUS_OK, CG_STATUS_INDEX };
 void         cg_em_fail(cg_em *e, int64_t op_index, LLVMValueRef value, LLVMValueRef size);
 
 LLVMTypeRef  cg_em_storage_type(cg_em *e, dl_dtype t);

@@ -26,6 +26,11 @@ typedef struct cg_gemm_params {
 
 typedef struct cg_gemm cg_gemm;
 
+/* The micro-kernel: c[0:m, 0:n] (+= when add) = a_sliver (k x MR, packed) @ b_sliver (k x NR,
+ * packed); c's rows are ldc apart. */
+typedef void cg_gemm_ukr(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t m,
+                         int64_t n, int64_t add);
+
 /* Good parameters for the CPU that `j` compiles for (measured on Zen 5: bench/README.md). */
 cg_gemm_params cg_gemm_default_params(cg_jit *j);
 
@@ -34,6 +39,13 @@ cg_gemm_params cg_gemm_default_params(cg_jit *j);
  * and frees it with cg_gemm_destroy. */
 cg_gemm *cg_gemm_create(cg_jit *j, const cg_gemm_params *p, char *err, size_t errlen);
 void     cg_gemm_destroy(cg_gemm *g);
+/* A gemm around a micro-kernel compiled earlier for *p (an AOT library's): gemm_run.c, which
+ * needs no LLVM. NULL with a message in err when out of memory. */
+cg_gemm *cg_gemm_from_kernel(const cg_gemm_params *p, cg_gemm_ukr *ukr, char *err, size_t errlen);
+/* Adds the micro-kernel for *p to module m as `name`, unoptimized, after checking p and rounding
+ * its mc and nc as cg_gemm_create does (p is updated: it is what cg_gemm_from_kernel wants). */
+bool     cg_gemm_add_kernel(cg_jit *j, LLVMModuleRef m, cg_gemm_params *p, const char *name,
+                            char *err, size_t errlen);
 const cg_gemm_params *cg_gemm_get_params(const cg_gemm *g);
 
 /* C = A @ B, row-major: A is M x K (row stride lda), B is K x N (ldb), C is M x N (ldc); C is

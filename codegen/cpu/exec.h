@@ -1,0 +1,51 @@
+/* Running a planned function (codegen/program.h) whose kernels are already machine code: binding
+ * the symbolic dimensions from the arguments, giving each value a buffer, calling the kernels in
+ * order (matrix products and convolutions through gemm, kernel-less ops on the reference), and
+ * applying the buffer updates. No LLVM here: `dlc run` hands it JIT-compiled kernels
+ * (codegen/cpu/cpu.c), an AOT library the ones compiled into it (codegen/aot/). */
+#ifndef DLC_CODEGEN_CPU_EXEC_H
+#define DLC_CODEGEN_CPU_EXEC_H
+
+#include "codegen/cpu/gemm.h"
+#include "codegen/program.h"
+#include "codegen/ref/interp.h"
+
+#include <stdio.h>
+
+/* A compiled kernel: buffers by value id, the symbols' values, a status word for bad data
+ * (CG_STATUS_*: status[1..3] = value, size, op), and the rows [begin, end) of its output to
+ * compute (elementwise kernels split across the pool; the others take 0, INT64_MAX). */
+typedef void cg_kernel_fn(void **bufs, const int64_t *syms, int64_t *status, int64_t begin,
+                          int64_t end);
+enum { CG_STATUS_OK, CG_STATUS_INDEX };
+
+typedef struct cg_exec cg_exec;
+
+/* An executor of `prog` (which must outlive it): fns[i] is kernel i's code, NULL for the kinds
+ * without compiled code (matmul, conv, view, reference); `gemm` runs the matrix products and
+ * convolutions (NULL when prog has none) and is borrowed. Starts the thread pool when prog has
+ * work to split. NULL with a message in err. */
+cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, char *err,
+                        size_t errlen);
+void     cg_exec_destroy(cg_exec *e);
+
+/* Runs the function on args (one per argument, concrete shapes: the symbols are bound from them
+ * and every mention must agree). Results: with `outs` NULL, results[i].data is malloc'd (the
+ * caller frees it with cg_tensor_free); else result i is copied to outs[i], which holds its
+ * bytes. Then every `assign` writes its value into its buffer argument's data. False with a
+ * message in err (a shape mismatch naming the argument, an index out of range, no memory). */
+bool     cg_exec_run(cg_exec *e, const cg_tensor *args, cg_tensor *results, void *const *outs,
+                     char *err, size_t errlen);
+
+/* --profile: time every kernel from now on (false when memory is short), then report the `top`
+ * kernels by time, the share of each kind and the buffer bytes of a call. */
+bool     cg_exec_profile(cg_exec *e);
+void     cg_exec_profile_report(const cg_exec *e, FILE *out, int top);
+
+/* The integer helpers compiled kernels call by name (Python's floor division and modulo,
+ * integer powers): the JIT resolves them in this process, an AOT library links them. */
+int64_t cg_cpu_ifloordiv(int64_t a, int64_t b);
+int64_t cg_cpu_imod(int64_t a, int64_t b);
+int64_t cg_cpu_ipow(int64_t a, int64_t b);
+
+#endif
