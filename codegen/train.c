@@ -405,22 +405,22 @@ static bool check_samples(trainer *tr, const rt_dataset *d, const char *path)
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
-static int64_t dropout_key(uint64_t seed, int64_t micro)
+/* Batches per epoch and optimizer steps in the run (the schedule's length); with epochs every
+ * batch runs, a last incomplete accumulation included (its gradients are never applied, as in a
+ * PyTorch loop). */
+static void run_length(const dl_train *t, int64_t ntrain, int64_t *nb, int64_t *total)
 {
-    uint32_t w[4];
-    sup_philox4x32(seed, 0x64726f70 /* "drop" */, (uint64_t)micro, w);
-    return (int64_t)(((uint64_t)w[1] << 32 | w[0]) >> 1);
+    *nb = (ntrain + t->batch - 1) / t->batch;
+    *total = t->steps ? t->steps : t->epochs * *nb / t->accumulate;
+    if (*total < 1)
+        *total = 1;
 }
 
 static bool train_loop(trainer *tr, bool *interrupted)
 {
     const dl_train *t = tr->t;
-    int64_t nb = (tr->ntrain + t->batch - 1) / t->batch;
-    /* Optimizer steps in the run (the schedule's length); with epochs every batch runs, a last
-     * incomplete accumulation included (its gradients are never applied, as in a PyTorch loop). */
-    int64_t total = t->steps ? t->steps : t->epochs * nb / t->accumulate;
-    if (total < 1)
-        total = 1;
+    int64_t nb, total;
+    run_length(t, tr->ntrain, &nb, &total);
     int64_t micro_total = t->steps ? total * t->accumulate : t->epochs * nb;
     int64_t epochs = t->steps ? (micro_total + nb - 1) / nb : t->epochs;
     set_scalar(tr, "train.total", (double)total);
@@ -441,7 +441,7 @@ static bool train_loop(trainer *tr, bool *interrupted)
         cg_progress_epoch_begin(tr->prog, tr->epoch, tr->batch);
         rt_batch batch;
         while (ok && tr->micro < micro_total && rt_batcher_next(b, &batch)) {
-            ok = run(tr, &tr->step, &batch, dropout_key(t->seed, tr->micro), r);
+            ok = run(tr, &tr->step, &batch, sup_dropout_key(t->seed, tr->micro), r);
             if (!ok)
                 break;
             tr->micro++;
@@ -483,8 +483,21 @@ static bool train_loop(trainer *tr, bool *interrupted)
     return ok;
 }
 
-/* Settings the language accepts whose passes come later are refused rather than ignored. */
-static bool supported(const dl_train *t, dl_diag *diag)
+bool cg_train_length(const dl_train *t, int64_t *batches, int64_t *total, dl_diag *diag)
+{
+    trainer tr = {.t = (dl_train *)t, .diag = diag};   /* load_data only reads it */
+    bool ok = load_data(&tr);
+    if (ok)
+        run_length(t, tr.ntrain, batches, total);
+    rt_data_free(&tr.data);
+    if (tr.has_vdata)
+        rt_data_free(&tr.vdata);
+    sup_free(tr.tidx);
+    sup_free(tr.vidx);
+    return ok;
+}
+
+bool cg_train_supported(const dl_train *t, dl_diag *diag)
 {
     bool mixed = strcmp(t->precision, "fp32") != 0;
     const char *later = mixed ? "mixed precision" : t->quantize ? "quantization-aware training"
@@ -504,7 +517,7 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         sup_diag_error(diag, (dl_loc){0}, "the file has no train block (run one function with --entry NAME)");
         return false;
     }
-    if (!supported(t, diag))
+    if (!cg_train_supported(t, diag))
         return false;
     if (o->epochs > 0) {
         t->epochs = o->epochs;

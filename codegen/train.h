@@ -5,6 +5,7 @@
 #define DLC_CODEGEN_TRAIN_H
 
 #include "ir/ir.h"
+#include "ir/train.h"
 
 #include <stdint.h>
 
@@ -26,5 +27,12 @@ typedef struct cg_train_opts {
  * False after reporting an error; an interrupted run (SIGINT) saves a checkpoint and returns
  * false with *interrupted set. */
 bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_diag *diag);
+
+/* Settings of the language whose passes come later are refused rather than ignored: false after
+ * reporting the first. */
+bool cg_train_supported(const dl_train *t, dl_diag *diag);
+/* Batches per epoch and optimizer steps of the run t describes (the data is read to count the
+ * training samples). False after reporting an error. */
+bool cg_train_length(const dl_train *t, int64_t *batches, int64_t *total, dl_diag *diag);
 
 #endif

@@ -387,20 +387,6 @@ bool dc_batch_norm(dc *c, dl_op *op, dl_value **res)
 
 /* -- matrix products, convolutions, pooling -- */
 
-bool dc_matmul_native(const dl_type *a, const dl_type *b)
-{
-    if (a->dtype != DL_F32 || a->rank < 2 || b->rank < 2)
-        return false;
-    if (b->rank == 2)
-        return true;
-    if (a->rank != b->rank)
-        return false;
-    for (int d = 0; d + 2 < a->rank; d++)
-        if (!ir_dim_eq(a->dim[d], b->dim[d]))
-            return false;
-    return true;
-}
-
 /* f32 matrices (rank >= 2) whose batch dimensions broadcast: a right operand with only unit
  * batch dimensions drops them (the kernel folds the left one's batch into rows); otherwise
  * both operands are broadcast to the common batch shape. */

@@ -54,9 +54,10 @@ struct rt_pool {
     int64_t         n, nchunks;
 };
 
-/* Set while a thread is working for a pool, so a nested call can be recognised. */
-static _Thread_local const rt_pool *tl_pool;
-static _Thread_local int tl_index;
+/* Set while a thread is working for a pool, so a nested call can be recognised. Initial-exec:
+ * an AOT library, which carries the pool, then needs no __tls_get_addr from the loader. */
+static _Thread_local const rt_pool *tl_pool __attribute__((tls_model("initial-exec")));
+static _Thread_local int tl_index __attribute__((tls_model("initial-exec")));
 
 static void cpu_relax(void)
 {

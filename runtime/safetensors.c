@@ -83,41 +83,12 @@ static bool read_entry(const char *path, const char *key, const rt_json *v, rt_s
     return true;
 }
 
-bool rt_st_read_header(sup_arena *arena, const char *path, rt_safetensors *out, char *err,
-                       size_t errlen)
+/* The header's JSON text (n bytes) of a file of `size` bytes, validated against that size. */
+static bool parse_header(sup_arena *arena, const char *path, const char *text, uint64_t n, uint64_t size,
+                         rt_safetensors *out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return false;
-    }
-    unsigned char nb[8];
-    uint64_t n = 0, size = 0;
-    bool ok = fseek(f, 0, SEEK_END) == 0;
-    long end = ok ? ftell(f) : -1;
-    ok = end >= 0 && fseek(f, 0, SEEK_SET) == 0;
-    size = (uint64_t)end;
-    if (ok && (size < 8 || fread(nb, 1, 8, f) != 8)) {
-        fclose(f);
-        return bad(err, errlen, path, "shorter than the 8-byte header length", NULL);
-    }
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | nb[i];
-    if (!ok || n > 100000000 || n > size - 8) {
-        fclose(f);
-        return bad(err, errlen, path, ok ? "header length past the end of the file" :
-                                           "cannot find the file's size", NULL);
-    }
-    char *text = sup_malloc(n + 1);
-    if (!text || fread(text, 1, n, f) != n) {
-        fclose(f);
-        sup_free(text);
-        return bad(err, errlen, path, text ? "truncated header" : "out of memory", NULL);
-    }
-    fclose(f);
     char jerr[256];
     rt_json *root = rt_json_parse(arena, text, n, jerr, sizeof jerr);
-    sup_free(text);
     if (!root || root->kind != RT_JSON_OBJECT) {
         snprintf(err, errlen, "%s: header: %s", path, root ? "not a JSON object" : jerr);
         return false;
@@ -151,6 +122,66 @@ bool rt_st_read_header(sup_arena *arena, const char *path, rt_safetensors *out, 
         return bad(err, errlen, path, at > size - out->data_start ? "the data runs past the end of the file" :
                                                                     "trailing bytes after the data", NULL);
     return true;
+}
+
+/* The header length in the first 8 bytes, checked against the file's size. */
+static bool header_length(const char *path, const unsigned char *nb, uint64_t size, uint64_t *n,
+                          char *err, size_t errlen)
+{
+    *n = 0;
+    for (int i = 7; i >= 0; i--)
+        *n = *n << 8 | nb[i];
+    if (*n > 100000000 || *n > size - 8)
+        return bad(err, errlen, path, "header length past the end of the file", NULL);
+    return true;
+}
+
+bool rt_st_read_header(sup_arena *arena, const char *path, rt_safetensors *out, char *err,
+                       size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    unsigned char nb[8];
+    uint64_t n = 0, size = 0;
+    bool ok = fseek(f, 0, SEEK_END) == 0;
+    long end = ok ? ftell(f) : -1;
+    ok = end >= 0 && fseek(f, 0, SEEK_SET) == 0;
+    size = (uint64_t)end;
+    if (!ok) {
+        fclose(f);
+        return bad(err, errlen, path, "cannot find the file's size", NULL);
+    }
+    if (size < 8 || fread(nb, 1, 8, f) != 8) {
+        fclose(f);
+        return bad(err, errlen, path, "shorter than the 8-byte header length", NULL);
+    }
+    if (!header_length(path, nb, size, &n, err, errlen)) {
+        fclose(f);
+        return false;
+    }
+    char *text = sup_malloc(n + 1);
+    if (!text || fread(text, 1, n, f) != n) {
+        fclose(f);
+        sup_free(text);
+        return bad(err, errlen, path, text ? "truncated header" : "out of memory", NULL);
+    }
+    fclose(f);
+    ok = parse_header(arena, path, text, n, size, out, err, errlen);
+    sup_free(text);
+    return ok;
+}
+
+bool rt_st_parse(sup_arena *arena, const char *name, const void *image, uint64_t size,
+                 rt_safetensors *out, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (size < 8)
+        return bad(err, errlen, name, "shorter than the 8-byte header length", NULL);
+    return header_length(name, image, size, &n, err, errlen) &&
+           parse_header(arena, name, (const char *)image + 8, n, size, out, err, errlen);
 }
 
 const rt_st_tensor *rt_st_find(const rt_safetensors *st, const char *name)

@@ -32,6 +32,10 @@ typedef struct rt_safetensors {
  * "path: reason" in err. Allocations are in `arena`. */
 bool rt_st_read_header(sup_arena *arena, const char *path, rt_safetensors *out, char *err,
                        size_t errlen);
+/* The same for a whole file image held in memory (embedded in a library, or mapped): tensor t's
+ * data is at image + out->data_start + t->begin. `name` is what messages call it. */
+bool rt_st_parse(sup_arena *arena, const char *name, const void *image, uint64_t size,
+                 rt_safetensors *out, char *err, size_t errlen);
 const rt_st_tensor *rt_st_find(const rt_safetensors *st, const char *name);
 
 /* Reads tensor `t` of `st` (a header read from `path`) into dst, which holds t->end - t->begin

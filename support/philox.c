@@ -19,3 +19,10 @@ void sup_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint
     }
     out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
+
+int64_t sup_dropout_key(uint64_t seed, int64_t micro)
+{
+    uint32_t w[4];
+    sup_philox4x32(seed, 0x64726f70 /* "drop" */, (uint64_t)micro, w);
+    return (int64_t)(((uint64_t)w[1] << 32 | w[0]) >> 1);
+}

@@ -11,4 +11,8 @@
  * key >> 32. */
 void sup_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]);
 
+/* The RNG key of training micro-step `micro` (dropout's masks): `dlc run` and AOT libraries
+ * draw the same masks for the same (seed, step). Non-negative. */
+int64_t sup_dropout_key(uint64_t seed, int64_t micro);
+
 #endif

@@ -1,6 +1,7 @@
 /* dlc: the compiler driver. Argument parsing and nothing else: `dlc check FILE`,
  * `dlc FILE --emit=KIND`, `dlc run FILE --entry NAME ...`; the work is in frontend/, passes/ and
  * codegen/. */
+#include "codegen/aot/aot.h"
 #include "codegen/cpu/cpu.h"
 #include "codegen/run.h"
 #include "codegen/train.h"
@@ -17,6 +18,9 @@ static void usage(FILE *out)
     fputs("usage: dlc check FILE.dl                 parse, resolve names, infer shapes\n"
           "       dlc FILE.dl --emit=KIND            print a stage: tokens, ast, ir, ir-opt, dot,\n"
           "                                          llvm, asm (the CPU kernels)\n"
+          "       dlc FILE.dl -o libNAME.so          compile ahead of time: a shared library and its\n"
+          "                                          header libNAME.h (-o NAME.o: an object file;\n"
+          "                                          -o NAME.h: the header alone)\n"
           "       dlc run FILE.dl                     train: run the file's train block\n"
           "       dlc run FILE.dl --entry NAME --input ARG=FILE.npy ... --output DIR\n"
           "                                          run one function on .npy inputs\n"
@@ -24,8 +28,12 @@ static void usage(FILE *out)
           "                                          (DIR/grad_ARG.npy, DIR/grad_PATH.npy)\n"
           "options:\n"
           "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
-          "  --weights FILE        (run) parameters from a safetensors file, by state_dict path\n"
-          "                        (training: the initial parameters)\n"
+          "  --weights FILE        parameters from a safetensors file, by state_dict path (training:\n"
+          "                        the initial parameters; -o: the weights the library embeds)\n"
+          "  --external-weights    (-o) embed no weights: the library reads them at create\n"
+          "  --cpu NAME            (-o) the LLVM CPU to compile for (default this machine's;\n"
+          "                        x86-64-v3 gives a portable library)\n"
+          "  --model NAME          (-o) the model to export (default: the one the train block trains)\n"
           "  --epochs N, --steps N (run) train this long instead (steps: optimizer steps)\n"
           "  --resume CKPT         (run) continue exactly from a checkpoint\n"
           "  --log FILE.jsonl      (run) one JSON object per step and per epoch\n"
@@ -33,7 +41,7 @@ static void usage(FILE *out)
           "  --quiet               (run) no progress output\n"
           "  --profile             (run) time every kernel; print the busiest at the end\n"
           "  --interrupt-after N   (run) stop as Ctrl-C does after N batches (for tests)\n"
-          "  --seed N              (run) seed of freshly initialised parameters (default 0)\n"
+          "  --seed N              seed of freshly initialised parameters (default the train block's, or 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
           "                        interpreter\n"
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
@@ -43,10 +51,33 @@ static void usage(FILE *out)
 
 enum { MAX_INPUTS = 256 };
 
+/* -o OUT and --emit=header: the train block's model with its training step, or with --model
+ * another model of the file, inference only. */
+static bool compile_aot(cg_aot_opts *o, dl_diag *diag)
+{
+    dl_module *m = fe_compile(o->source, NULL, diag);
+    if (m && o->model && (!m->train || strcmp(o->model, m->train->model))) {
+        ir_module_destroy(m);
+        char entry[512];
+        snprintf(entry, sizeof entry, "%s.forward", o->model);
+        m = fe_compile(o->source, entry, diag);
+        if (m && m->first)
+            m->first->name = ir_intern(m, "forward", 7);
+    } else if (m && !o->model && m->train) {
+        o->model = m->train->model;
+    }
+    bool ok = m && (o->output ? cg_aot_compile(m, o, diag) : cg_aot_emit_header(m, o, stdout, diag));
+    if (m)
+        ir_module_destroy(m);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
-    const char *output = NULL, *weights = NULL, *target = "auto";
+    const char *output = NULL, *weights = NULL, *target = "auto", *aot_out = NULL, *cpu = NULL;
+    const char *model = NULL;
+    bool external = false;
     bool check = false, run = false, time_passes = false, grad = false, quiet = false, profile = false;
     bool seed_set = false;
     const char *resume = NULL, *log = NULL;
@@ -79,6 +110,14 @@ int main(int argc, char **argv)
             }
             *eq = 0;
             inputs[ninputs++] = (cg_run_input){arg, eq + 1};
+        } else if (!strcmp(a, "-o") && has_value) {
+            aot_out = argv[++i];
+        } else if (!strcmp(a, "--cpu") && has_value) {
+            cpu = argv[++i];
+        } else if (!strcmp(a, "--model") && has_value) {
+            model = argv[++i];
+        } else if (!strcmp(a, "--external-weights")) {
+            external = true;
         } else if (!strcmp(a, "--output") && has_value) {
             output = argv[++i];
         } else if (!strcmp(a, "--weights") && has_value) {
@@ -129,7 +168,7 @@ int main(int argc, char **argv)
         } else
             input = a;
     }
-    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt", "dot", "llvm", "asm"};
+    static const char *const kinds[] = {"tokens", "ast", "ir", "ir-opt", "dot", "llvm", "asm", "header"};
     bool known = !emit;
     for (size_t k = 0; emit && k < sizeof kinds / sizeof *kinds; k++)
         known |= !strcmp(emit, kinds[k]);
@@ -137,7 +176,7 @@ int main(int argc, char **argv)
     if (!input)
         problem = "no input file";
     else if (!known)
-        problem = "unknown --emit kind (tokens, ast, ir, ir-opt, dot, llvm, asm)";
+        problem = "unknown --emit kind (tokens, ast, ir, ir-opt, dot, llvm, asm, header)";
     else if (!strcmp(target, "cuda"))
         problem = "--target cuda: the CUDA backend comes in a later version";
     else if (strcmp(target, "cpu") && strcmp(target, "ref") && strcmp(target, "auto"))
@@ -152,11 +191,18 @@ int main(int argc, char **argv)
         problem = "training runs on the CPU backend (--target cpu)";
     else if ((epochs || steps || resume || log || quiet || interrupt_after || profile) && !(run && !entry))
         problem = "--epochs, --steps, --resume, --log, --quiet and --profile go with 'dlc run FILE' (training)";
-    else if (!run && !check && !emit)
-        problem = "code generation comes in a later version; use 'dlc check', --emit or "
-                  "'dlc run --entry'";
-    else if (!run && (ninputs || output || weights))
-        problem = "--input, --output and --weights go with 'dlc run'";
+    else if (!run && !check && !emit && !aot_out)
+        problem = "nothing to do: compile with -o libNAME.so, or use 'dlc check', --emit or 'dlc run'";
+    else if (aot_out && (run || check || emit))
+        problem = "-o goes with 'dlc FILE.dl' alone (not run, check or --emit)";
+    else if ((cpu || external || model) && !aot_out && !(emit && !strcmp(emit, "header")))
+        problem = "--cpu, --external-weights and --model go with -o";
+    else if (aot_out && (entry || (strcmp(target, "auto") && strcmp(target, "cpu"))))
+        problem = "-o compiles the model for the CPU (no --entry; --target cpu)";
+    else if (!run && !aot_out && (ninputs || output || weights))
+        problem = "--input, --output and --weights go with 'dlc run' (--weights also with -o)";
+    else if (!run && (ninputs || output))
+        problem = "--input and --output go with 'dlc run'";
     if (problem) {
         fprintf(stderr, "dlc: error: %s\n", problem);
         if (!input)
@@ -172,6 +218,10 @@ int main(int argc, char **argv)
         ok = fe_emit_tokens(input, stdout, diag);
     } else if (emit && !strcmp(emit, "ast")) {
         ok = fe_emit_ast(input, stdout, diag);
+    } else if (aot_out || (emit && !strcmp(emit, "header"))) {
+        cg_aot_opts ao = {aot_out, model, input, cpu, weights, external, strcmp(mode, "0") != 0, seed_set, seed,
+                          time_passes};
+        ok = compile_aot(&ao, diag);
     } else {
         dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;

@@ -136,7 +136,7 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     for (int i = 0; ok && i < p->prog->nkernels; i++)
         if (cg_cpu_compiled_kind(p->prog->kernels[i].kind))
             ok = (fns[i] = (cg_kernel_fn *)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen));
-    ok = ok && (p->exec = cg_exec_create(p->prog, fns, p->gemm, err, errlen));
+    ok = ok && (p->exec = cg_exec_create(p->prog, fns, p->gemm, NULL, err, errlen));
     free(fns);
     if (!ok) {
         cg_cpu_destroy(p);

@@ -17,14 +17,15 @@ struct cg_exec {
     bool             *unwritten;    /* per buffer: a transpose a matrix product reads through */
     cg_gemm          *gemm;         /* matrix products (borrowed) */
     rt_pool          *pool;         /* the threads kernels split their work across */
+    bool              own_pool;
     /* --profile: per kernel, seconds and calls; buffer bytes of the last call; calls in all. */
     double           *ktime;
     int64_t          *kcalls;
     int64_t           buffer_bytes, runs;
 };
 
-cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, char *err,
-                        size_t errlen)
+cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, rt_pool *pool,
+                        char *err, size_t errlen)
 {
     cg_exec *p = calloc(1, sizeof *p);
     if (!p) {
@@ -61,7 +62,9 @@ cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gem
         return NULL;
     }
     /* Starting threads is not free: only plans with matrix products or convolutions get them. */
-    if (split && !(p->pool = rt_pool_create(0, err, errlen))) {
+    p->pool = pool;
+    p->own_pool = split && !pool;
+    if (p->own_pool && !(p->pool = rt_pool_create(0, err, errlen))) {
         cg_exec_destroy(p);
         return NULL;
     }
@@ -72,7 +75,8 @@ void cg_exec_destroy(cg_exec *p)
 {
     if (!p)
         return;
-    rt_pool_destroy(p->pool);
+    if (p->own_pool)
+        rt_pool_destroy(p->pool);
     free(p->fns);
     free(p->unwritten);
     free(p->ktime);

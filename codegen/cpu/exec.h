@@ -9,6 +9,7 @@
 #include "codegen/cpu/gemm.h"
 #include "codegen/program.h"
 #include "codegen/ref/interp.h"
+#include "runtime/pool.h"
 
 #include <stdio.h>
 
@@ -23,10 +24,10 @@ typedef struct cg_exec cg_exec;
 
 /* An executor of `prog` (which must outlive it): fns[i] is kernel i's code, NULL for the kinds
  * without compiled code (matmul, conv, view, reference); `gemm` runs the matrix products and
- * convolutions (NULL when prog has none) and is borrowed. Starts the thread pool when prog has
- * work to split. NULL with a message in err. */
-cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, char *err,
-                        size_t errlen);
+ * convolutions (NULL when prog has none) and is borrowed, as `pool` is: with pool NULL the
+ * executor starts its own when prog has work to split. NULL with a message in err. */
+cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, rt_pool *pool,
+                        char *err, size_t errlen);
 void     cg_exec_destroy(cg_exec *e);
 
 /* Runs the function on args (one per argument, concrete shapes: the symbols are bound from them

@@ -207,3 +207,14 @@ char *cg_jit_print_asm(cg_jit *j, LLVMModuleRef m, char *err, size_t errlen)
     LLVMDisposeMemoryBuffer(buf);
     return s;
 }
+
+bool cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, const char *path, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (LLVMTargetMachineEmitToFile(j->tm, m, path, LLVMObjectFile, &msg)) {
+        snprintf(err, errlen, "emitting %s: %s", path, msg);
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    return true;
+}

@@ -32,6 +32,9 @@ void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errlen);
 /* Makes a function of this process callable from JIT'd code under `name`. */
 bool cg_jit_define(cg_jit *j, const char *name, void *addr, char *err, size_t errlen);
 
+/* Writes m as a relocatable, position-independent object file for the JIT's CPU (AOT output). */
+bool  cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, const char *path, char *err, size_t errlen);
+
 /* The module as text: LLVM IR or this CPU's assembly (malloc'd, caller frees). */
 char *cg_jit_print_ir(LLVMModuleRef m);
 char *cg_jit_print_asm(cg_jit *j, LLVMModuleRef m, char *err, size_t errlen);

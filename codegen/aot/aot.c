@@ -1,0 +1,620 @@
+/* Ahead-of-time compilation (see aot.h). One LLVM module holds everything the library needs
+ * besides the run time: each function's kernels (the plan cg_aot_plan makes, which the library
+ * makes again at create), the gemm micro-kernel, a constant cg_aot_desc with the IR text and the
+ * weights, and the exported wrappers. Everything but the wrappers has internal linkage, so two
+ * libraries in one process never clash; the run time is linked from the archive dlc carries. */
+#include "codegen/aot/aot.h"
+
+#include "codegen/aot/header.h"
+#include "codegen/aot/model.h"
+#include "codegen/cpu/cpu.h"
+#include "codegen/run.h"
+#include "codegen/train.h"
+#include "ir/train.h"
+#include "passes/pass.h"
+#include "passes/train_step.h"
+#include "runtime/safetensors.h"
+#include "support/alloc.h"
+#include "support/file.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* The run-time archive (libdlc_aotrt.a), carried inside dlc by codegen/aot/runtime_blob.S. */
+extern const unsigned char dlc_aot_runtime_start[], dlc_aot_runtime_end[];
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* ---- the functions -------------------------------------------------------------------------- */
+
+/* The C prefix: the model's name in lower case. */
+static bool prefix_of(const char *model, char *out, size_t n, dl_diag *diag)
+{
+    size_t k = 0;
+    for (; model && model[k] && k + 1 < n; k++)
+        out[k] = (char)tolower((unsigned char)model[k]);
+    out[k] = 0;
+    if (!k) {
+        sup_diag_error(diag, (dl_loc){0}, "the file has no train block: name the model to compile with "
+                       "--model NAME");
+        return false;
+    }
+    return true;
+}
+
+/* The training step built and everything optimized as `dlc run` does; @forward is the model on
+ * a batch with training = false. */
+static bool prepare(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
+{
+    dl_pass_opts popts = {.time_passes = o->time};
+    if (m->train) {
+        if (o->seed_set)
+            m->train->seed = o->seed;
+        if (!cg_train_supported(m->train, diag) || !pass_train_step(m, diag))
+            return false;
+    }
+    if (!ir_func_find(m, "forward")) {
+        sup_diag_error(diag, (dl_loc){0}, "nothing to compile: the module has no @forward");
+        return false;
+    }
+    return pass_run_pipeline(m, o->fuse ? "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce" : "decompose",
+                             &popts, diag);
+}
+
+/* @forward and @train_step as text, parsed again: the library plans what it parses, so the
+ * compiler plans the parsed module too. */
+static dl_module *library_ir(dl_module *m, char **text, size_t *len, dl_diag *diag)
+{
+    FILE *out = open_memstream(text, len);
+    if (!out) {
+        sup_diag_error(diag, (dl_loc){0}, "out of memory");
+        return NULL;
+    }
+    const char *names[] = {"forward", "train_step"};
+    for (int i = 0; i < 2; i++) {
+        const dl_func *f = ir_func_find(m, names[i]);
+        if (f)
+            ir_print_func(out, f);
+    }
+    fclose(out);
+    dl_module *lib = ir_parse("library", *text, *len, diag);
+    if (!lib)
+        sup_diag_error(diag, (dl_loc){0}, "the library's IR does not parse again (a bug in dlc)");
+    return lib;
+}
+
+/* The state function: the training step when there is one, else @forward. */
+static const dl_func *state_func(const dl_module *lib)
+{
+    const dl_func *s = ir_func_find(lib, "train_step");
+    return s ? s : ir_func_find(lib, "forward");
+}
+
+/* ---- the weights ---------------------------------------------------------------------------- */
+
+/* Writes the safetensors image the library embeds to `path`: the model's tensors (from
+ * --weights or the initializers; none with --external-weights), frozen models, and the run's
+ * scalars with train.total set. The optimizer's state starts from its initializers at create. */
+static bool write_weights(const dl_module *lib, const cg_aot_opts *o, uint64_t seed, int64_t total,
+                          const char *path, dl_diag *diag)
+{
+    const dl_func *f = state_func(lib);
+    char err[600];
+    rt_st_writer *w = rt_st_writer_begin(path, err, sizeof err);
+    if (!w) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        return false;
+    }
+    cg_tensor *vals = sup_malloc(sizeof *vals * (size_t)(f->nargs + 1));
+    bool ok = vals != NULL;
+    if (vals)
+        memset(vals, 0, sizeof *vals * (size_t)(f->nargs + 1));
+    for (int a = 0; ok && a < f->nargs; a++) {
+        const dl_arg_info *info = &f->arginfo[a];
+        const char *p = info->path ? info->path : info->name;
+        bool model = cg_aot_is_model(info);
+        bool run = !model && info->role != DL_ROLE_INPUT && strncmp(p, "optim.", 6) && strncmp(p, "grad_acc.", 9);
+        if (!(model && !o->external) && !run)
+            continue;
+        ok = cg_run_init(f, a, model ? o->weights : NULL, seed, &vals[a], diag);
+        if (ok && !strcmp(p, "train.total"))
+            cg_tensor_set(&vals[a], 0, (double)total);
+        int64_t shape[DL_MAX_RANK];
+        for (int d = 0; ok && d < vals[a].type.rank; d++)
+            shape[d] = vals[a].type.dim[d].c;
+        if (ok)
+            rt_st_writer_add(w, p, ir_dtype_safetensors(vals[a].type.dtype), vals[a].type.rank, shape, vals[a].data);
+    }
+    rt_st_writer_add_metadata(w, "format", "dlc library weights 1");
+    if (ok && !rt_st_writer_finish(w, err, sizeof err)) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        ok = false;
+    } else if (!ok) {
+        rt_st_writer_abort(w);
+    }
+    for (int a = 0; vals && a < f->nargs; a++)
+        sup_free(vals[a].data);
+    sup_free(vals);
+    return ok;
+}
+
+/* ---- the module ------------------------------------------------------------------------------ */
+
+typedef struct gen {
+    cg_jit        *j;
+    LLVMContextRef c;
+    LLVMModuleRef  m;
+    LLVMTypeRef    i64, i32, ptr, voidt;
+    const char    *prefix;
+    LLVMValueRef   desc;
+} gen;
+
+static LLVMValueRef const_bytes(gen *g, const char *name, const void *data, size_t n, unsigned align)
+{
+    LLVMValueRef init = LLVMConstStringInContext(g->c, data, (unsigned)n, false);   /* NUL-terminated */
+    LLVMValueRef gv = LLVMAddGlobal(g->m, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, align);
+    return gv;
+}
+
+static LLVMValueRef const_array(gen *g, const char *name, LLVMValueRef *vals, unsigned n)
+{
+    LLVMValueRef init = LLVMConstArray2(g->ptr, vals, n);
+    LLVMValueRef gv = LLVMAddGlobal(g->m, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, true);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+static LLVMValueRef i64c(gen *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, true); }
+
+/* The kernels of every function, and the micro-kernel when some function multiplies matrices. */
+static bool emit_kernels(gen *g, const dl_module *lib, bool fuse, sup_arena *a, cg_gemm_params *gp,
+                         bool *has_gemm, LLVMValueRef *names, LLVMValueRef *fns, int *nk, int max,
+                         char *err, size_t errlen)
+{
+    *has_gemm = false;
+    *nk = 0;
+    for (const dl_func *f = lib->first; f; f = f->next) {
+        cg_program *p = cg_aot_plan(f, fuse, g->prefix, a);
+        if (!cg_cpu_emit_kernels(g->j, g->m, p, err, errlen))
+            return false;
+        for (int i = 0; i < p->nkernels; i++) {
+            const cg_kernel *k = &p->kernels[i];
+            *has_gemm |= k->kind == CG_K_MATMUL || k->kind == CG_K_CONV;
+            if (!cg_cpu_compiled_kind(k->kind))
+                continue;
+            if (*nk == max) {
+                snprintf(err, errlen, "more than %d kernels", max);
+                return false;
+            }
+            char gname[64];
+            snprintf(gname, sizeof gname, "kname.%d", *nk);
+            names[*nk] = const_bytes(g, gname, k->name, strlen(k->name), 1);
+            fns[(*nk)++] = LLVMGetNamedFunction(g->m, k->name);
+        }
+    }
+    if (*has_gemm) {
+        char name[160];
+        snprintf(name, sizeof name, "%s_sgemm_ukr", g->prefix);
+        *gp = cg_gemm_default_params(g->j);
+        return cg_gemm_add_kernel(g->j, g->m, gp, name, err, errlen);
+    }
+    return true;
+}
+
+/* The descriptor, laid out as cg_aot_desc. */
+static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights, size_t wlen, const cg_aot_opts *o,
+                      LLVMValueRef names, LLVMValueRef fns, int nk, bool has_gemm, const cg_gemm_params *gp,
+                      uint64_t seed, int64_t batches)
+{
+    LLVMTypeRef arr6 = LLVMArrayType2(g->i64, 6);
+    LLVMTypeRef fields[] = {g->i64, g->ptr, g->ptr, g->i64, g->ptr, g->i64, g->i64, g->i64,
+                            g->ptr, g->ptr, g->i64, g->ptr, arr6, g->i64, g->i64};
+    LLVMTypeRef st = LLVMStructTypeInContext(g->c, fields, sizeof fields / sizeof *fields, false);
+    LLVMValueRef gemm[6] = {i64c(g, gp->vec), i64c(g, gp->mr), i64c(g, gp->nr), i64c(g, gp->kc),
+                            i64c(g, gp->mc), i64c(g, gp->nc)};
+    char ukr[160];
+    snprintf(ukr, sizeof ukr, "%s_sgemm_ukr", g->prefix);
+    LLVMValueRef vals[] = {
+        i64c(g, CG_AOT_VERSION),
+        const_bytes(g, "name", g->prefix, strlen(g->prefix), 1),
+        const_bytes(g, "ir", ir, ir_len, 1),
+        i64c(g, (int64_t)ir_len),
+        const_bytes(g, "weights", weights, wlen, 64),
+        i64c(g, (int64_t)wlen),
+        i64c(g, o->external),
+        i64c(g, o->fuse),
+        names,
+        fns,
+        i64c(g, nk),
+        has_gemm ? LLVMGetNamedFunction(g->m, ukr) : LLVMConstNull(g->ptr),
+        LLVMConstArray2(g->i64, gemm, 6),
+        i64c(g, (int64_t)seed),
+        i64c(g, batches),
+    };
+    char name[160];
+    snprintf(name, sizeof name, "%s_dlc_desc", g->prefix);
+    g->desc = LLVMAddGlobal(g->m, st, name);
+    LLVMSetInitializer(g->desc, LLVMConstNamedStruct(st, vals, sizeof vals / sizeof *vals));
+    LLVMSetGlobalConstant(g->desc, true);
+    LLVMSetLinkage(g->desc, LLVMPrivateLinkage);
+}
+
+static LLVMValueRef declare(gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n,
+                            LLVMTypeRef *fty)
+{
+    *fty = LLVMFunctionType(ret, params, n, false);
+    LLVMValueRef f = LLVMGetNamedFunction(g->m, name);
+    return f ? f : LLVMAddFunction(g->m, name, *fty);
+}
+
+/* PREFIX_NAME(params...) { return callee(args...); } with the descriptor as `desc_first`. */
+static LLVMValueRef begin_wrapper(gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n,
+                                  LLVMBuilderRef b)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s_%s", g->prefix, name);
+    LLVMValueRef fn = LLVMAddFunction(g->m, full, LLVMFunctionType(ret, params, n, false));
+    LLVMSetVisibility(fn, LLVMDefaultVisibility);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(g->c, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(g->c, fn, "entry"));
+    return fn;
+}
+
+/* A wrapper that forwards its parameters unchanged, the descriptor first when `with_desc`. */
+static void simple_wrapper(gen *g, LLVMBuilderRef b, const char *name, const char *callee, LLVMTypeRef ret,
+                           LLVMTypeRef *params, unsigned n, bool with_desc)
+{
+    LLVMValueRef fn = begin_wrapper(g, name, ret, params, n, b);
+    LLVMTypeRef cparams[8], fty;
+    LLVMValueRef args[8];
+    unsigned k = 0;
+    if (with_desc) {
+        cparams[k] = g->ptr;
+        args[k++] = g->desc;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        cparams[k] = params[i];
+        args[k++] = LLVMGetParam(fn, i);
+    }
+    LLVMValueRef cf = declare(g, callee, ret, cparams, k, &fty);
+    LLVMValueRef r = LLVMBuildCall2(b, fty, cf, args, k, "");
+    if (ret == g->voidt)
+        LLVMBuildRetVoid(b);
+    else
+        LLVMBuildRet(b, r);
+}
+
+/* A stack array of `n` values of type t holding params [first, first + n) of fn. */
+static LLVMValueRef pack(gen *g, LLVMBuilderRef b, LLVMValueRef fn, LLVMTypeRef t, unsigned first, unsigned n,
+                         const char *name)
+{
+    if (!n)
+        return LLVMConstNull(g->ptr);
+    LLVMTypeRef at = LLVMArrayType2(t, n);
+    LLVMValueRef arr = LLVMBuildAlloca(b, at, name);
+    for (unsigned i = 0; i < n; i++) {
+        LLVMValueRef idx[] = {LLVMConstInt(g->i32, 0, false), LLVMConstInt(g->i32, i, false)};
+        LLVMBuildStore(b, LLVMGetParam(fn, first + i), LLVMBuildGEP2(b, at, arr, idx, 2, ""));
+    }
+    return arr;
+}
+
+/* PREFIX_forward(m, syms..., inputs..., results...) and PREFIX_train_step(m, syms..., inputs...,
+ * loss): the pointers packed into arrays for the run time. */
+static void typed_wrapper(gen *g, LLVMBuilderRef b, const dl_func *f, bool train)
+{
+    int in[CG_AOT_MAX_INPUTS];
+    const char *syms[CG_AOT_MAX_SYMS];
+    unsigned ni = (unsigned)cg_aot_inputs(f, in, CG_AOT_MAX_INPUTS);
+    unsigned ns = (unsigned)cg_aot_symbols(f, syms, CG_AOT_MAX_SYMS);
+    unsigned nr = train ? 1 : (unsigned)f->nresults;
+    LLVMTypeRef params[1 + CG_AOT_MAX_SYMS + CG_AOT_MAX_INPUTS + 64];
+    unsigned n = 0;
+    params[n++] = g->ptr;
+    for (unsigned i = 0; i < ns; i++)
+        params[n++] = g->i64;
+    for (unsigned i = 0; i < ni + nr; i++)
+        params[n++] = g->ptr;
+    LLVMValueRef fn = begin_wrapper(g, train ? "train_step" : "forward", g->i32, params, n, b);
+    LLVMValueRef args[4] = {LLVMGetParam(fn, 0), pack(g, b, fn, g->i64, 1, ns, "syms"),
+                            pack(g, b, fn, g->ptr, 1 + ns, ni, "inputs"),
+                            train ? LLVMGetParam(fn, 1 + ns + ni) : pack(g, b, fn, g->ptr, 1 + ns + ni, nr, "results")};
+    LLVMTypeRef cp[4] = {g->ptr, g->ptr, g->ptr, g->ptr}, fty;
+    LLVMValueRef cf = declare(g, train ? "cg_aot_train_step" : "cg_aot_forward", g->i32, cp, 4, &fty);
+    LLVMBuildRet(b, LLVMBuildCall2(b, fty, cf, args, 4, ""));
+}
+
+static void emit_wrappers(gen *g, const dl_module *lib)
+{
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(g->c);
+    LLVMTypeRef p3[] = {g->ptr, g->ptr, g->i64};
+    simple_wrapper(g, b, "create", "cg_aot_create", g->ptr, p3, 3, true);
+    simple_wrapper(g, b, "destroy", "cg_aot_destroy", g->voidt, p3, 1, false);
+    simple_wrapper(g, b, "last_error", "cg_aot_last_error", g->ptr, p3, 1, false);
+    typed_wrapper(g, b, ir_func_find(lib, "forward"), false);
+    LLVMTypeRef pc[] = {g->ptr, g->ptr, g->ptr, g->i32, g->ptr, g->i32};
+    simple_wrapper(g, b, "call", "cg_aot_call", g->i32, pc, 6, false);
+    const dl_func *step = ir_func_find(lib, "train_step");
+    if (step) {
+        typed_wrapper(g, b, step, true);
+        simple_wrapper(g, b, "save", "cg_aot_save", g->i32, p3, 2, false);
+        simple_wrapper(g, b, "load", "cg_aot_load", g->i32, p3, 2, false);
+    }
+    LLVMDisposeBuilder(b);
+}
+
+/* Everything defined here but the wrappers gets internal linkage. */
+static void internalize(gen *g)
+{
+    size_t plen = strlen(g->prefix);
+    static const char *const api[] = {"create", "destroy", "last_error", "forward", "call", "train_step",
+                                      "save", "load", NULL};
+    for (LLVMValueRef f = LLVMGetFirstFunction(g->m); f; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f))
+            continue;
+        size_t n;
+        const char *name = LLVMGetValueName2(f, &n);
+        bool exported = false;
+        for (int i = 0; api[i] && !exported; i++)
+            exported = n == plen + 1 + strlen(api[i]) && !strncmp(name, g->prefix, plen) && name[plen] == '_' &&
+                       !strcmp(name + plen + 1, api[i]);
+        if (!exported)
+            LLVMSetLinkage(f, LLVMInternalLinkage);
+    }
+    for (LLVMValueRef v = LLVMGetFirstGlobal(g->m); v; v = LLVMGetNextGlobal(v))
+        if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) == LLVMExternalLinkage)
+            LLVMSetLinkage(v, LLVMInternalLinkage);
+}
+
+static bool build_object(const dl_module *lib, const char *prefix, const char *ir, size_t ir_len,
+                         const void *weights, size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches,
+                         const char *objpath, dl_diag *diag)
+{
+    char err[1024];
+    if (wlen >= ((size_t)1 << 31) || ir_len >= ((size_t)1 << 31)) {
+        sup_diag_error(diag, (dl_loc){0}, "the weights are over 2 GiB: compile with --external-weights");
+        return false;
+    }
+    gen g = {.prefix = prefix};
+    if (!(g.j = cg_jit_create(o->cpu, err, sizeof err))) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        return false;
+    }
+    g.c = cg_jit_context(g.j);
+    g.m = cg_jit_module(g.j, prefix);
+    g.i64 = LLVMInt64TypeInContext(g.c);
+    g.i32 = LLVMInt32TypeInContext(g.c);
+    g.ptr = LLVMPointerTypeInContext(g.c, 0);
+    g.voidt = LLVMVoidTypeInContext(g.c);
+    sup_arena a;
+    sup_arena_init(&a, NULL);
+    enum { MAXK = 1 << 16 };
+    LLVMValueRef *names = sup_malloc(sizeof *names * MAXK), *fns = sup_malloc(sizeof *fns * MAXK);
+    cg_gemm_params gp = {0};
+    bool has_gemm = false;
+    int nk = 0;
+    bool ok = names && fns;
+    if (!ok)
+        snprintf(err, sizeof err, "out of memory");
+    ok = ok && emit_kernels(&g, lib, o->fuse, &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, sizeof err);
+    if (ok) {
+        emit_desc(&g, ir, ir_len, weights, wlen, o, const_array(&g, "knames", names, (unsigned)nk),
+                  const_array(&g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches);
+        emit_wrappers(&g, lib);
+        internalize(&g);
+        ok = cg_jit_optimize(g.j, g.m, err, sizeof err) && cg_jit_emit_object(g.j, g.m, objpath, err, sizeof err);
+    }
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+    sup_free(names);
+    sup_free(fns);
+    LLVMDisposeModule(g.m);
+    cg_jit_destroy(g.j);
+    sup_arena_reset(&a);
+    return ok;
+}
+
+/* ---- linking --------------------------------------------------------------------------------- */
+
+static bool run_tool(char *const argv[], dl_diag *diag)
+{
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (rc) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot run '%s': %s (AOT output needs the system linker: "
+                       "on Debian, apt-get install gcc binutils)", argv[0], strerror(rc));
+        return false;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        sup_diag_error(diag, (dl_loc){0}, "'%s' failed (the command: %s ... -o %s)", argv[0], argv[0],
+                       argv[2] ? argv[2] : "");
+        return false;
+    }
+    return true;
+}
+
+static bool write_file(const char *path, const void *data, size_t n, dl_diag *diag)
+{
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f))
+        ok = false;
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", path, strerror(errno));
+    return ok;
+}
+
+/* The library or relocatable object at `out` from obj and the run-time archive, written under a
+ * temporary name beside it and renamed into place. */
+static bool link_output(const char *obj, const char *tmpdir, const char *out, dl_diag *diag)
+{
+    char rt[4096], tmp[4096], soname[512];
+    snprintf(rt, sizeof rt, "%s/libdlc_aotrt.a", tmpdir);
+    snprintf(tmp, sizeof tmp, "%s.dlc-tmp", out);
+    if (!write_file(rt, dlc_aot_runtime_start, (size_t)(dlc_aot_runtime_end - dlc_aot_runtime_start), diag))
+        return false;
+    const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+    snprintf(soname, sizeof soname, "-Wl,-soname,%s", base);
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    bool ok;
+    if (ends_with(out, ".so")) {
+        char *argv[] = {(char *)cc, "-o", tmp, "-shared", (char *)obj, rt, "-lm", "-lpthread", soname,
+                        "-Wl,--no-undefined", "-Wl,--exclude-libs,ALL", "-Wl,-z,noexecstack",
+                        "-Wl,--as-needed", NULL};
+        ok = run_tool(argv, diag);
+    } else {
+        char *ld[] = {"ld", "-r", "-o", tmp, (char *)obj, rt, NULL};
+        char *oc[] = {"objcopy", "--localize-hidden", tmp, NULL};
+        ok = run_tool(ld, diag) && run_tool(oc, diag);
+    }
+    if (ok && rename(tmp, out)) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", out, strerror(errno));
+        ok = false;
+    }
+    if (!ok)
+        unlink(tmp);
+    unlink(rt);
+    return ok;
+}
+
+/* out's header: libmlp.so -> libmlp.h, mlp.o -> mlp.h. */
+static char *header_path(const char *out)
+{
+    size_t n = strlen(out);
+    const char *dot = strrchr(out, '.');
+    size_t stem = dot && !strchr(dot, '/') ? (size_t)(dot - out) : n;
+    char *p = malloc(stem + 3);
+    if (p)
+        snprintf(p, stem + 3, "%.*s.h", (int)stem, out);
+    return p;
+}
+
+static bool write_header(const dl_module *lib, const char *prefix, const cg_aot_opts *o, const char *path,
+                         dl_diag *diag)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.dlc-tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL;
+    if (f) {
+        cg_aot_header(f, lib, prefix, o);
+        ok = !ferror(f);
+        ok &= fclose(f) == 0;
+    }
+    if (ok && rename(tmp, path))
+        ok = false;
+    if (!ok) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+/* ---- the driver ------------------------------------------------------------------------------ */
+
+bool cg_aot_emit_header(dl_module *m, const cg_aot_opts *o, FILE *out, dl_diag *diag)
+{
+    char prefix[128], *text = NULL;
+    size_t len = 0;
+    if (!prefix_of(o->model, prefix, sizeof prefix, diag) || !prepare(m, o, diag))
+        return false;
+    dl_module *lib = library_ir(m, &text, &len, diag);
+    if (lib)
+        cg_aot_header(out, lib, prefix, o);
+    free(text);
+    if (lib)
+        ir_module_destroy(lib);
+    return lib != NULL;
+}
+
+bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
+{
+    bool so = ends_with(o->output, ".so"), obj = ends_with(o->output, ".o"), h = ends_with(o->output, ".h");
+    if (!so && !obj && !h) {
+        sup_diag_error(diag, (dl_loc){0}, "-o %s: the output must end in .so, .o or .h", o->output);
+        return false;
+    }
+    char prefix[128];
+    if (!prefix_of(o->model, prefix, sizeof prefix, diag) || !prepare(m, o, diag))
+        return false;
+    double t0 = now();
+    char *text = NULL;
+    size_t len = 0;
+    dl_module *lib = library_ir(m, &text, &len, diag);
+    char *hpath = header_path(o->output);
+    bool ok = lib && hpath && write_header(lib, prefix, o, h ? o->output : hpath, diag);
+    char tmpdir[4096] = "", wpath[4200] = "", opath[4200] = "";
+    if (ok && !h) {
+        const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(tmpdir, sizeof tmpdir, "%s/dlc-aot-XXXXXX", base);
+        if (!mkdtemp(tmpdir)) {
+            sup_diag_error(diag, (dl_loc){0}, "cannot make a temporary directory in %s: %s", base, strerror(errno));
+            ok = false;
+            tmpdir[0] = 0;
+        }
+        snprintf(wpath, sizeof wpath, "%s/weights.safetensors", tmpdir);
+        snprintf(opath, sizeof opath, "%s/%s.o", tmpdir, prefix);
+    }
+    int64_t batches = 0, total = 1;
+    if (ok && !h && m->train)
+        ok = cg_train_length(m->train, &batches, &total, diag);
+    uint64_t seed = m->train ? m->train->seed : (o->seed_set ? o->seed : 0);
+    size_t wlen = 0;
+    char *wimage = NULL;
+    if (ok && !h) {
+        ok = write_weights(lib, o, seed, total, wpath, diag);
+        if (ok && !(wimage = sup_read_file(wpath, &wlen))) {
+            sup_diag_error(diag, (dl_loc){0}, "cannot read back '%s'", wpath);
+            ok = false;
+        }
+    }
+    double t1 = now();
+    ok = ok && (h || build_object(lib, prefix, text, len, wimage, wlen, o, seed, batches, opath, diag));
+    double t2 = now();
+    ok = ok && (h || link_output(opath, tmpdir, o->output, diag));
+    if (o->time)
+        fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms, link %8.3f ms\n", 1e3 * (t1 - t0),
+                1e3 * (t2 - t1), 1e3 * (now() - t2));
+    if (*tmpdir) {
+        unlink(wpath);
+        unlink(opath);
+        rmdir(tmpdir);
+    }
+    sup_free(wimage);
+    free(hpath);
+    free(text);
+    if (lib)
+        ir_module_destroy(lib);
+    return ok;
+}
