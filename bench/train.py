@@ -23,7 +23,7 @@ from torch import nn
 
 
 def digits(examples):
-    d = np.loadtxt(gzip.open(os.path.join(examples, "digits/data/digits.csv.gz")), delimiter=",")
+    d = np.loadtxt(gzip.open(os.path.join(examples, "digits/data/digits_train.csv.gz")), delimiter=",")
     return (torch.tensor((d[:, :-1] / 16).astype(np.float32)), torch.tensor(d[:, -1].astype(np.int64)))
 
 
