@@ -46,6 +46,26 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+/* --cpu: LLVM 19's x86-64 processors (X86.td). LLVM itself only warns about an unknown name and
+ * then fails deep in code generation, so names are checked here first. */
+static bool known_cpu(const char *cpu)
+{
+    static const char *const names[] = {
+        "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "generic", "nocona", "core2", "penryn", "bonnell",
+        "atom", "silvermont", "slm", "goldmont", "goldmont-plus", "tremont", "nehalem", "corei7", "westmere",
+        "sandybridge", "corei7-avx", "ivybridge", "core-avx-i", "haswell", "core-avx2", "broadwell", "skylake",
+        "skylake-avx512", "skx", "cascadelake", "cooperlake", "cannonlake", "icelake-client", "rocketlake",
+        "icelake-server", "tigerlake", "sapphirerapids", "alderlake", "raptorlake", "meteorlake", "arrowlake",
+        "arrowlake-s", "lunarlake", "gracemont", "pantherlake", "sierraforest", "grandridge", "graniterapids",
+        "graniterapids-d", "emeraldrapids", "clearwaterforest", "knl", "knm", "k8", "opteron", "athlon64",
+        "athlon-fx", "k8-sse3", "opteron-sse3", "athlon64-sse3", "amdfam10", "barcelona", "btver1", "btver2",
+        "bdver1", "bdver2", "bdver3", "bdver4", "znver1", "znver2", "znver3", "znver4", "znver5", NULL};
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], cpu))
+            return true;
+    return false;
+}
+
 /* ---- the functions -------------------------------------------------------------------------- */
 
 /* The C prefix: the model's name in lower case. */
@@ -563,6 +583,12 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
     bool so = ends_with(o->output, ".so"), obj = ends_with(o->output, ".o"), h = ends_with(o->output, ".h");
     if (!so && !obj && !h) {
         sup_diag_error(diag, (dl_loc){0}, "-o %s: the output must end in .so, .o or .h", o->output);
+        return false;
+    }
+    if (o->cpu && !known_cpu(o->cpu)) {
+        sup_diag_error(diag, (dl_loc){0}, "--cpu %s: not an x86-64 processor LLVM knows (x86-64, x86-64-v2, "
+                       "x86-64-v3, x86-64-v4, haswell, skylake-avx512, icelake-server, sapphirerapids, znver4, "
+                       "...: `llc-19 -mcpu=help` lists them)", o->cpu);
         return false;
     }
     char prefix[128];
