@@ -610,7 +610,7 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
             tmpdir[0] = 0;
         }
         snprintf(wpath, sizeof wpath, "%s/weights.safetensors", tmpdir);
-        snprintf(opath, sizeof opath, "%s/%s.o", tmpdir, prefix);
+        snprintf(opath, sizeof opath, "%s/model.o", tmpdir);
     }
     int64_t batches = 0, total = 1;
     if (ok && !h && m->train)
