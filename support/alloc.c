@@ -2,25 +2,27 @@
 #include "support/alloc.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static long g_fail_after = -1;   /* < 0: never fail */
-static long g_count;
+/* Atomic (relaxed): an AOT library allocates from several instances' threads at once. */
+static atomic_long g_fail_after = -1;   /* < 0: never fail */
+static atomic_long g_count;
 
 long sup_alloc_fail_after(long n)
 {
-    long made = g_count;
-    g_fail_after = n;
-    g_count = 0;
+    long made = atomic_exchange_explicit(&g_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_fail_after, n, memory_order_relaxed);
     return made;
 }
 
 static int should_fail(void)
 {
-    g_count++;
-    return g_fail_after >= 0 && g_count > g_fail_after;
+    long count = atomic_fetch_add_explicit(&g_count, 1, memory_order_relaxed) + 1;
+    long limit = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
+    return limit >= 0 && count > limit;
 }
 
 void *sup_malloc(size_t n)
