@@ -128,8 +128,6 @@ static int64_t numel(const dl_type *t)
     return n;
 }
 
-static void type_str(const dl_type *t, char *buf, size_t n) { ir_type_str(t, buf, n); }
-
 /* ---- create ------------------------------------------------------------------------------ */
 
 static int make_entry(cg_aot_model *m, entry *e, const char *name)
@@ -223,7 +221,7 @@ static int read_tensor(cg_aot_model *m, const image *im, const char *file, const
         ok = s->shape[d] == t->type.dim[d].c;
     if (!ok) {
         char want[128], got[160] = "";
-        type_str(&t->type, want, sizeof want);
+        ir_type_str(&t->type, want, sizeof want);
         int n = snprintf(got, sizeof got, "%s[", s->dtype);
         for (int d = 0; d < s->rank && n < (int)sizeof got - 24; d++)
             n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", d ? ", " : "", (long long)s->shape[d]);
@@ -509,7 +507,7 @@ static int check_dl(cg_aot_model *m, entry *e, const char *what, const cg_dltens
         return fail(m, CG_AOT_ERR_DEVICE, "@%s: %s is on device type %d, not the CPU (1)", fn, what, t->device_type);
     dl_dtype dt;
     char w[128];
-    type_str(want, w, sizeof w);
+    ir_type_str(want, w, sizeof w);
     if (!dl_dtype_of(t, &dt) || dt != want->dtype)
         return fail(m, CG_AOT_ERR_DTYPE, "@%s: %s has DLPack dtype (code %d, bits %d, lanes %d), expected %s",
                     fn, what, t->code, t->bits, t->lanes, w);
