@@ -125,8 +125,10 @@ static bool load_tensor(const char *file, const char *tname, const dl_type *want
     if (t && ok) {
         for (int i = 0; i < t->rank; i++)
             raw.type.dim[i] = ir_dim_const(t->shape[i]);
-        if (raw.type.rank != want->rank || numel(&raw.type) != numel(want) ||
-            memcmp(raw.type.dim, want->dim, sizeof(dl_dim) * (size_t)want->rank)) {
+        bool same = raw.type.rank == want->rank && numel(&raw.type) == numel(want);
+        for (int i = 0; same && i < want->rank; i++)     /* not memcmp: a dl_dim has padding and unused slots */
+            same = ir_dim_eq(raw.type.dim[i], want->dim[i]);
+        if (!same) {
             dl_type shown = raw.type;
             shown.dtype = want->dtype;
             sup_diag_error(diag, (dl_loc){0}, "%s: tensor '%s' is %s but '%s' is %s", file, tname,

@@ -97,7 +97,7 @@ static int sym_cmp(const char *a, const char *b) { return a == b ? 0 : strcmp(a,
 
 bool ir_dim_mul(dl_dim a, dl_dim b, dl_dim *out)
 {
-    dl_dim r;
+    dl_dim r = {0};     /* unused symbol slots zero, as every dl_dim keeps them */
     if (__builtin_mul_overflow(a.c, b.c, &r.c))
         return false;
     r.n = 0;

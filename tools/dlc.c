@@ -199,6 +199,9 @@ int main(int argc, char **argv)
         problem = "--cpu, --external-weights and --model go with -o";
     else if (aot_out && (entry || (strcmp(target, "auto") && strcmp(target, "cpu"))))
         problem = "-o compiles the model for the CPU (no --entry; --target cpu)";
+    else if (external && weights)
+        problem = "--weights and --external-weights exclude each other (with --external-weights the "
+                  "library reads the weights file named at _create)";
     else if (!run && !aot_out && (ninputs || output || weights))
         problem = "--input, --output and --weights go with 'dlc run' (--weights also with -o)";
     else if (!run && (ninputs || output))

@@ -75,6 +75,15 @@ static bool prefix_of(const char *model, char *out, size_t n, dl_diag *diag)
     for (; model && model[k] && k + 1 < n; k++)
         out[k] = (char)tolower((unsigned char)model[k]);
     out[k] = 0;
+    static const char *const keywords[] = {"auto", "break", "case", "char", "const", "continue", "default",
+        "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
+        "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+        "typedef", "union", "unsigned", "void", "volatile", "while", "bool", NULL};
+    for (int i = 0; keywords[i] && k + 1 < n; i++)
+        if (!strcmp(out, keywords[i])) {
+            out[k++] = '_';     /* a model Int: int_create, ... */
+            out[k] = 0;
+        }
     if (!k) {
         sup_diag_error(diag, (dl_loc){0}, "the file has no train block: name the model to compile with "
                        "--model NAME");
@@ -119,8 +128,23 @@ static dl_module *library_ir(dl_module *m, char **text, size_t *len, dl_diag *di
     }
     fclose(out);
     dl_module *lib = ir_parse("library", *text, *len, diag);
-    if (!lib)
+    if (!lib) {
         sup_diag_error(diag, (dl_loc){0}, "the library's IR does not parse again (a bug in dlc)");
+        return NULL;
+    }
+    /* The C entries take every input, dimension and result as a parameter. */
+    for (const dl_func *f = lib->first; f; f = f->next) {
+        int in[CG_AOT_MAX_INPUTS];
+        const char *syms[CG_AOT_MAX_SYMS];
+        int ni = cg_aot_inputs(f, in, CG_AOT_MAX_INPUTS), ns = cg_aot_symbols(f, syms, CG_AOT_MAX_SYMS);
+        if (ni > CG_AOT_MAX_INPUTS || ns > CG_AOT_MAX_SYMS || f->nresults > CG_AOT_MAX_RESULTS) {
+            sup_diag_error(diag, (dl_loc){0}, "@%s has %d inputs, %d symbolic dimensions and %d results: a library "
+                           "takes at most %d, %d and %d", f->name, ni, ns, f->nresults, CG_AOT_MAX_INPUTS,
+                           CG_AOT_MAX_SYMS, CG_AOT_MAX_RESULTS);
+            ir_module_destroy(lib);
+            return NULL;
+        }
+    }
     return lib;
 }
 
@@ -599,7 +623,7 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
     size_t len = 0;
     dl_module *lib = library_ir(m, &text, &len, diag);
     char *hpath = header_path(o->output);
-    bool ok = lib && hpath && write_header(lib, prefix, o, h ? o->output : hpath, diag);
+    bool ok = lib && hpath && (!h || write_header(lib, prefix, o, o->output, diag));
     char tmpdir[4096] = "", wpath[4200] = "", opath[4200] = "";
     if (ok && !h) {
         const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -629,6 +653,7 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
     ok = ok && (h || build_object(lib, prefix, text, len, wimage, wlen, o, seed, batches, opath, diag));
     double t2 = now();
     ok = ok && (h || link_output(opath, tmpdir, o->output, diag));
+    ok = ok && (h || write_header(lib, prefix, o, hpath, diag));     /* only beside a new library */
     if (o->time)
         fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms, link %8.3f ms\n", 1e3 * (t1 - t0),
                 1e3 * (t2 - t1), 1e3 * (now() - t2));

@@ -62,29 +62,41 @@ cg_program *cg_aot_plan(const dl_func *f, bool fuse, const char *prefix, sup_are
     return p;
 }
 
+/* The training step's dropout key (passes/train_step.c names it). */
+static bool is_rng(const dl_func *f, int a)
+{
+    return !strcmp(f->name, "train_step") && !strcmp(f->arginfo[a].name, "rng");
+}
+
 int cg_aot_inputs(const dl_func *f, int *out, int max)
 {
     int n = 0;
     for (int a = 0; a < f->nargs; a++)
-        if (f->arginfo[a].role == DL_ROLE_INPUT && strcmp(f->arginfo[a].name, "rng") && n < max)
-            out[n++] = a;
+        if (f->arginfo[a].role == DL_ROLE_INPUT && !is_rng(f, a)) {
+            if (n < max)
+                out[n] = a;
+            n++;
+        }
     return n;
 }
 
 int cg_aot_symbols(const dl_func *f, const char **out, int max)
 {
-    int in[CG_AOT_MAX_INPUTS], n = 0, ni = cg_aot_inputs(f, in, CG_AOT_MAX_INPUTS);
-    for (int i = 0; i < ni; i++) {
-        const dl_type *t = &f->args[in[i]]->type;
-        for (int d = 0; d < t->rank; d++)
+    const char *all[DL_MAX_RANK * DL_DIM_MAXSYM * 4];
+    int n = 0;
+    for (int a = 0; a < f->nargs; a++) {
+        const dl_type *t = &f->args[a]->type;
+        for (int d = 0; f->arginfo[a].role == DL_ROLE_INPUT && !is_rng(f, a) && d < t->rank; d++)
             for (int k = 0; k < t->dim[d].n; k++) {
                 bool seen = false;
                 for (int s = 0; s < n; s++)
-                    seen |= !strcmp(out[s], t->dim[d].sym[k]);
-                if (!seen && n < max)
-                    out[n++] = t->dim[d].sym[k];
+                    seen |= !strcmp(all[s], t->dim[d].sym[k]);
+                if (!seen && n < (int)(sizeof all / sizeof *all))
+                    all[n++] = t->dim[d].sym[k];
             }
     }
+    for (int s = 0; s < n && s < max; s++)
+        out[s] = all[s];
     return n;
 }
 
@@ -139,8 +151,10 @@ static int make_entry(cg_aot_model *m, entry *e, const char *name)
     e->ninputs = cg_aot_inputs(e->f, e->inputs, CG_AOT_MAX_INPUTS);
     e->nsyms = cg_aot_symbols(e->f, e->syms, CG_AOT_MAX_SYMS);
     for (int a = 0; a < e->f->nargs; a++)
-        if (e->f->arginfo[a].role == DL_ROLE_INPUT && !strcmp(e->f->arginfo[a].name, "rng"))
+        if (e->f->arginfo[a].role == DL_ROLE_INPUT && is_rng(e->f, a))
             e->rng = a;
+    if (e->ninputs > CG_AOT_MAX_INPUTS || e->nsyms > CG_AOT_MAX_SYMS)
+        return fail(m, CG_AOT_ERR_FORMAT, "@%s has too many inputs or dimensions", name);
     e->prog = cg_aot_plan(e->f, m->d->fuse != 0, m->d->name, &m->arena);
     cg_kernel_fn **fns = calloc((size_t)e->prog->nkernels + 1, sizeof *fns);
     e->args = calloc((size_t)e->f->nargs + 1, sizeof *e->args);
@@ -450,9 +464,9 @@ int cg_aot_forward(cg_aot_model *m, const int64_t *syms, const void *const *in, 
     for (int r = 0; rc == CG_AOT_OK && r < e->f->nresults; r++)
         if (!out[r])
             rc = fail(m, CG_AOT_ERR_ARGUMENT, "@forward: result %d is a null pointer", r);
-    cg_tensor res[64];
-    if (rc == CG_AOT_OK && e->f->nresults > 64)
-        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@forward has more than 64 results");
+    cg_tensor res[CG_AOT_MAX_RESULTS];
+    if (rc == CG_AOT_OK && e->f->nresults > CG_AOT_MAX_RESULTS)
+        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@forward has more than %d results", CG_AOT_MAX_RESULTS);
     return rc == CG_AOT_OK ? run(m, e, res, out) : rc;
 }
 
@@ -469,9 +483,9 @@ int cg_aot_train_step(cg_aot_model *m, const int64_t *syms, const void *const *i
     int rc = bind_typed(m, e, syms, in);
     if (rc == CG_AOT_OK && !loss)
         rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step: loss is a null pointer");
-    cg_tensor res[72];
-    if (rc == CG_AOT_OK && e->f->nresults > 72)
-        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step has more than 72 results");
+    cg_tensor res[CG_AOT_MAX_RESULTS];
+    if (rc == CG_AOT_OK && e->f->nresults > CG_AOT_MAX_RESULTS)
+        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step has more than %d results", CG_AOT_MAX_RESULTS);
     if (rc == CG_AOT_OK)
         rc = run(m, e, res, NULL);
     if (rc != CG_AOT_OK)
@@ -574,8 +588,8 @@ int cg_aot_call(cg_aot_model *m, const char *fn, const cg_dltensor *args, int32_
                     e->ninputs, e->f->nresults, nargs, nresults);
     if ((nargs && !args) || (nresults && !results))
         return fail(m, CG_AOT_ERR_ARGUMENT, "@%s: the %s array is a null pointer", fn, nargs && !args ? "input" : "result");
-    if (nresults > 72)
-        return fail(m, CG_AOT_ERR_ARGUMENT, "@%s has more than 72 results", fn);
+    if (nresults > CG_AOT_MAX_RESULTS)
+        return fail(m, CG_AOT_ERR_ARGUMENT, "@%s has more than %d results", fn, CG_AOT_MAX_RESULTS);
     int64_t syms[CG_AOT_MAX_SYMS] = {0};
     bool bound[CG_AOT_MAX_SYMS] = {0};
     char what[96];
@@ -592,7 +606,7 @@ int cg_aot_call(cg_aot_model *m, const char *fn, const cg_dltensor *args, int32_
             return fail(m, CG_AOT_ERR_ARGUMENT, "@%s: '%s' would be larger than memory", fn, e->f->arginfo[a].name);
         e->args[a].data = (char *)args[i].data + args[i].byte_offset;
     }
-    void *outs[72];
+    void *outs[CG_AOT_MAX_RESULTS];
     const dl_op *ret = e->f->last;
     for (int r = 0; r < nresults; r++) {
         snprintf(what, sizeof what, "result %d", r);
@@ -601,7 +615,7 @@ int cg_aot_call(cg_aot_model *m, const char *fn, const cg_dltensor *args, int32_
             return rc;
         outs[r] = (char *)results[r].data + results[r].byte_offset;
     }
-    cg_tensor res[72];
+    cg_tensor res[CG_AOT_MAX_RESULTS];
     return run(m, e, res, outs);
 }
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CG_AOT_VERSION = 1, CG_AOT_MAX_INPUTS = 16, CG_AOT_MAX_SYMS = 16 };
+enum { CG_AOT_VERSION = 1, CG_AOT_MAX_INPUTS = 16, CG_AOT_MAX_SYMS = 16, CG_AOT_MAX_RESULTS = 64 };
 
 /* The status codes of the library API, as the generated header names them (DLC_OK, ...). */
 typedef enum {
@@ -89,8 +89,9 @@ int cg_aot_load(cg_aot_model *m, const char *path);
 /* Shared by the compiler and the run time, so the two agree. */
 /* The plan of f with its kernels renamed `PREFIX_FUNC_kN_...` (unique in a library). */
 cg_program *cg_aot_plan(const dl_func *f, bool fuse, const char *prefix, sup_arena *a);
-/* The arguments a caller passes (role input, but not the RNG key the run time draws), in order;
- * and the symbolic dimensions of their types in order of first appearance. Counts (at most max). */
+/* The arguments a caller passes (role input, but not the training step's RNG key, which the run
+ * time draws), in order; and the symbolic dimensions of their types in order of first
+ * appearance. Both return the full count and fill at most max. */
 int cg_aot_inputs(const dl_func *f, int *out, int max);
 int cg_aot_symbols(const dl_func *f, const char **out, int max);
 /* Whether argument a of a training step is the model's (weights files hold it), not the run's
