@@ -9,7 +9,8 @@
  * `entry` NULL: the train block's model (@forward) and its training loss (@loss), or else every
  * function and model forward whose argument types are concrete. With `entry` "name" or
  * "Model.fn": that function alone (a model's hyperparameters are the train block's when it
- * trains that model, else their defaults). NULL after reporting errors; the module belongs to
+ * trains that model, else their defaults); "Model(args).fn": the model built with those
+ * arguments (the function is named "Model.fn"). NULL after reporting errors; the module belongs to
  * the caller. */
 dl_module *fe_compile(const char *path, const char *entry, dl_diag *diag);
 

@@ -194,12 +194,41 @@ static fe_val build_for_entry(loader *ld, const fe_ast *def, fe_scope *env)
     return inst;
 }
 
-/* Lowers one named entry: a function, or Model.fn. */
+/* The model call of an entry `Name(args).fn` (`--model "Mlp(hidden=64)"`), parsed as the
+ * expression of a train block (the parser's only place for a lone model call); NULL after
+ * reporting a syntax error. */
+static const fe_ast *entry_call(loader *ld, const char *entry, size_t n)
+{
+    fe_lctx *lc = ld->lc;
+    char *src = sup_arena_printf(lc->arena, "train %.*s {\n}\n", (int)n, entry);
+    const char *name = sup_diag_add_source(lc->diag, "<entry>", src, strlen(src));
+    size_t len;
+    const char *text = name ? sup_diag_source_text(lc->diag, name, &len) : NULL;
+    fe_ast *root = text ? fe_parse(lc->arena, lc->diag, name, text, len) : NULL;
+    if (!root || root->items.n != 1 || root->items.v[0]->kind != FE_TRAIN ||
+        root->items.v[0]->a->kind != FE_CALL || root->items.v[0]->a->a->kind != FE_NAME) {
+        if (root)
+            fe_err(lc, (dl_loc){0}, "'%.*s' is not a model call such as Name(arg=value, ...)", (int)n, entry);
+        return NULL;
+    }
+    return root->items.v[0]->a;
+}
+
+/* Lowers one named entry: a function, Model.fn, or Model(args).fn (the model built with those
+ * arguments, evaluated in its file's scope). */
 static bool lower_named(loader *ld, const char *entry)
 {
     fe_lctx *lc = ld->lc;
-    const char *dot = strchr(entry, '.');
-    size_t n = dot ? (size_t)(dot - entry) : strlen(entry);
+    const char *paren = strchr(entry, '(');
+    const char *dot = paren ? strrchr(entry, '.') : strchr(entry, '.');
+    if (paren && (!dot || dot < paren || dot[-1] != ')')) {
+        fe_err(lc, (dl_loc){0}, "an entry with arguments is Model(args).fn, not '%s'", entry);
+        return false;
+    }
+    const fe_ast *call = paren ? entry_call(ld, entry, (size_t)(dot - entry)) : NULL;
+    if (paren && !call)
+        return false;
+    size_t n = paren ? (size_t)(paren - entry) : dot ? (size_t)(dot - entry) : strlen(entry);
     const char *cands[1024];
     for (int i = 0; i < ld->nfns; i++) {
         const fe_ast *d = ld->fns[i];
@@ -232,8 +261,16 @@ static bool lower_named(loader *ld, const char *entry)
                    "tensor types", entry);
             return false;
         }
-        fe_begin_function(lc, entry, d->loc);
-        fe_val inst = build_for_entry(ld, d, ld->fn_env[i]);
+        /* Named without its arguments: the IR's function names carry no parentheses. */
+        fe_begin_function(lc, call ? sup_arena_printf(lc->arena, "%.*s%s", (int)n, entry, dot) : entry, d->loc);
+        fe_val inst;
+        if (call) {
+            lc->root_ok = true;
+            inst = fe_eval(lc, call, ld->fn_env[i]);
+            lc->root_ok = false;
+        } else {
+            inst = build_for_entry(ld, d, ld->fn_env[i]);
+        }
         bool ok = inst.k == V_INSTANCE && fe_lower_entry(lc, fn, inst.inst->env);
         lc->f = NULL;
         return ok;
@@ -241,7 +278,7 @@ static bool lower_named(loader *ld, const char *entry)
     char want[128];
     snprintf(want, sizeof want, "%.*s", (int)(n < 100 ? n : 100), entry);
     const char *near = fe_nearest(want, cands, ld->nfns);
-    fe_err(lc, (dl_loc){0}, "no %s named '%s'%s%s%s", dot ? "model" : "function", want,
+    fe_err(lc, (dl_loc){0}, "no %s named '%s'%s%s%s", dot || paren ? "model" : "function", want,
            near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
     return false;
 }

@@ -27,13 +27,14 @@ static void usage(FILE *out)
           "       dlc run FILE.dl ... --grad          also the gradients of its scalar first result\n"
           "                                          (DIR/grad_ARG.npy, DIR/grad_PATH.npy)\n"
           "options:\n"
-          "  --entry NAME          only this function (\"name\" or \"Model.fn\")\n"
+          "  --entry NAME          only this function (\"name\", \"Model.fn\" or \"Model(args).fn\")\n"
           "  --weights FILE        parameters from a safetensors file, by state_dict path (training:\n"
           "                        the initial parameters; -o: the weights the library embeds)\n"
           "  --external-weights    (-o) embed no weights: the library reads them at create\n"
           "  --cpu NAME            (-o) the LLVM CPU to compile for (default this machine's;\n"
           "                        x86-64-v3 gives a portable library)\n"
-          "  --model NAME          (-o) the model to export (default: the one the train block trains)\n"
+          "  --model NAME[(ARGS)]  (-o) the model to export, inference only, with these arguments\n"
+          "                        (default: the one the train block trains, with its training step)\n"
           "  --epochs N, --steps N (run) train this long instead (steps: optimizer steps)\n"
           "  --resume CKPT         (run) continue exactly from a checkpoint\n"
           "  --log FILE.jsonl      (run) one JSON object per step and per epoch\n"
@@ -56,13 +57,18 @@ enum { MAX_INPUTS = 256 };
 static bool compile_aot(cg_aot_opts *o, dl_diag *diag)
 {
     dl_module *m = fe_compile(o->source, NULL, diag);
-    if (m && o->model && (!m->train || strcmp(o->model, m->train->model))) {
+    /* --model "Name(args)": the prefix is Name's. */
+    const char *paren = o->model ? strchr(o->model, '(') : NULL;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", paren ? (int)(paren - o->model) : 255, o->model ? o->model : "");
+    if (m && o->model && (paren || !m->train || strcmp(o->model, m->train->model))) {
         ir_module_destroy(m);
-        char entry[512];
+        char entry[1024];
         snprintf(entry, sizeof entry, "%s.forward", o->model);
         m = fe_compile(o->source, entry, diag);
         if (m && m->first)
             m->first->name = ir_intern(m, "forward", 7);
+        o->model = name;
     } else if (m && !o->model && m->train) {
         o->model = m->train->model;
     }
