@@ -66,6 +66,49 @@ static bool known_cpu(const char *cpu)
     return false;
 }
 
+/* The extensions the kernels may use (model.h CG_AOT_ISA_*): this machine's features, or the
+ * x86-64 level --cpu's processor has (LLVM's C API does not expand a CPU name into features). */
+static int64_t required_isa(const char *cpu)
+{
+    const int64_t v3 = CG_AOT_ISA_SSE42 | CG_AOT_ISA_AVX | CG_AOT_ISA_AVX2 | CG_AOT_ISA_FMA | CG_AOT_ISA_BMI2,
+                  v4 = v3 | CG_AOT_ISA_AVX512F | CG_AOT_ISA_AVX512BW | CG_AOT_ISA_AVX512DQ | CG_AOT_ISA_AVX512VL |
+                       CG_AOT_ISA_AVX512CD;
+    if (!cpu) {
+        static const struct { const char *feature; int64_t bit; } map[] = {
+            {"+sse4.2", CG_AOT_ISA_SSE42}, {"+avx,", CG_AOT_ISA_AVX}, {"+avx2", CG_AOT_ISA_AVX2},
+            {"+fma", CG_AOT_ISA_FMA}, {"+bmi2", CG_AOT_ISA_BMI2}, {"+avx512f", CG_AOT_ISA_AVX512F},
+            {"+avx512bw", CG_AOT_ISA_AVX512BW}, {"+avx512dq", CG_AOT_ISA_AVX512DQ},
+            {"+avx512vl", CG_AOT_ISA_AVX512VL}, {"+avx512cd", CG_AOT_ISA_AVX512CD}};
+        char *f = LLVMGetHostCPUFeatures();
+        size_t n = strlen(f);
+        char *padded = malloc(n + 2);     /* "+avx," must not match "+avx2" or "+avx512f" */
+        int64_t isa = 0;
+        if (padded) {
+            snprintf(padded, n + 2, "%s,", f);
+            for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+                if (strstr(padded, map[i].feature))
+                    isa |= map[i].bit;
+        }
+        free(padded);
+        LLVMDisposeMessage(f);
+        return isa;
+    }
+    static const char *const level4[] = {"x86-64-v4", "skylake-avx512", "skx", "cascadelake", "cooperlake",
+        "cannonlake", "icelake-client", "rocketlake", "icelake-server", "tigerlake", "sapphirerapids",
+        "graniterapids", "graniterapids-d", "emeraldrapids", "znver4", "znver5", NULL};
+    static const char *const level3[] = {"x86-64-v3", "haswell", "core-avx2", "broadwell", "skylake",
+        "alderlake", "raptorlake", "meteorlake", "arrowlake", "arrowlake-s", "lunarlake", "gracemont",
+        "pantherlake", "sierraforest", "grandridge", "clearwaterforest", "znver1", "znver2", "znver3",
+        "bdver4", NULL};
+    for (int i = 0; level4[i]; i++)
+        if (!strcmp(cpu, level4[i]))
+            return v4;
+    for (int i = 0; level3[i]; i++)
+        if (!strcmp(cpu, level3[i]))
+            return v3;
+    return 0;     /* older or rarer processors: nothing is checked */
+}
+
 /* ---- the functions -------------------------------------------------------------------------- */
 
 /* The C prefix: the model's name in lower case. */
@@ -279,7 +322,9 @@ static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights
 {
     LLVMTypeRef arr6 = LLVMArrayType2(g->i64, 6);
     LLVMTypeRef fields[] = {g->i64, g->ptr, g->ptr, g->i64, g->ptr, g->i64, g->i64, g->i64,
-                            g->ptr, g->ptr, g->i64, g->ptr, arr6, g->i64, g->i64};
+                            g->ptr, g->ptr, g->i64, g->ptr, arr6, g->i64, g->i64, g->i64, g->ptr};
+    char *host = o->cpu ? NULL : LLVMGetHostCPUName();
+    const char *cpu = o->cpu ? o->cpu : host;
     LLVMTypeRef st = LLVMStructTypeInContext(g->c, fields, sizeof fields / sizeof *fields, false);
     LLVMValueRef gemm[6] = {i64c(g, gp->vec), i64c(g, gp->mr), i64c(g, gp->nr), i64c(g, gp->kc),
                             i64c(g, gp->mc), i64c(g, gp->nc)};
@@ -301,7 +346,10 @@ static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights
         LLVMConstArray2(g->i64, gemm, 6),
         i64c(g, (int64_t)seed),
         i64c(g, batches),
+        i64c(g, required_isa(o->cpu)),
+        const_bytes(g, "cpu", cpu, strlen(cpu), 1),
     };
+    LLVMDisposeMessage(host);
     char name[160];
     snprintf(name, sizeof name, "%s_dlc_desc", g->prefix);
     g->desc = LLVMAddGlobal(g->m, st, name);

@@ -357,6 +357,28 @@ static int setup(cg_aot_model *m, const char *weights)
     return rc == CG_AOT_OK ? init_state(m, weights) : rc;
 }
 
+/* The first extension the kernels may use that this CPU lacks, or NULL. */
+static const char *missing_isa(int64_t isa)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+#define NEED(bit, name) if ((isa & (bit)) && !__builtin_cpu_supports(name)) return name
+    NEED(CG_AOT_ISA_SSE42, "sse4.2");
+    NEED(CG_AOT_ISA_AVX, "avx");
+    NEED(CG_AOT_ISA_AVX2, "avx2");
+    NEED(CG_AOT_ISA_FMA, "fma");
+    NEED(CG_AOT_ISA_BMI2, "bmi2");
+    NEED(CG_AOT_ISA_AVX512F, "avx512f");
+    NEED(CG_AOT_ISA_AVX512BW, "avx512bw");
+    NEED(CG_AOT_ISA_AVX512DQ, "avx512dq");
+    NEED(CG_AOT_ISA_AVX512VL, "avx512vl");
+    NEED(CG_AOT_ISA_AVX512CD, "avx512cd");
+#undef NEED
+#endif
+    (void)isa;
+    return NULL;
+}
+
 cg_aot_model *cg_aot_create(const cg_aot_desc *d, const char *weights, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -364,6 +386,13 @@ cg_aot_model *cg_aot_create(const cg_aot_desc *d, const char *weights, char *err
     if (!d || d->version != CG_AOT_VERSION) {
         if (err)
             snprintf(err, errlen, "the library was made by another version of dlc");
+        return NULL;
+    }
+    const char *missing = missing_isa(d->isa);
+    if (missing) {
+        if (err)
+            snprintf(err, errlen, "the library was compiled for %s, whose instructions this CPU lacks (%s): "
+                     "compile it with --cpu x86-64-v3 or for this machine", d->cpu, missing);
         return NULL;
     }
     cg_aot_model *m = calloc(1, sizeof *m);

@@ -49,7 +49,17 @@ typedef struct cg_aot_desc {
     int64_t                     gemm[6];       /* its cg_gemm_params: vec, mr, nr, kc, mc, nc */
     int64_t                     seed;          /* the train block's: dropout keys */
     int64_t                     batches;       /* per epoch, for checkpoint positions; 0: unknown */
+    int64_t                     isa;           /* CG_AOT_ISA_* the kernels may use: checked at create */
+    const char                 *cpu;           /* the LLVM CPU they were compiled for, for messages */
 } cg_aot_desc;
+
+/* Instruction-set extensions a library's kernels may use (x86-64), checked at create so that a
+ * library compiled for a newer CPU refuses to start rather than dying on an illegal instruction. */
+enum {
+    CG_AOT_ISA_SSE42 = 1 << 0, CG_AOT_ISA_AVX = 1 << 1, CG_AOT_ISA_AVX2 = 1 << 2, CG_AOT_ISA_FMA = 1 << 3,
+    CG_AOT_ISA_BMI2 = 1 << 4, CG_AOT_ISA_AVX512F = 1 << 5, CG_AOT_ISA_AVX512BW = 1 << 6,
+    CG_AOT_ISA_AVX512DQ = 1 << 7, CG_AOT_ISA_AVX512VL = 1 << 8, CG_AOT_ISA_AVX512CD = 1 << 9,
+};
 
 /* DLPack's DLTensor (v0.8 and later share this layout), as the generated header declares it. */
 typedef struct cg_dltensor {
