@@ -27,3 +27,10 @@ echo "== cc examples/digits/classify.c -ldigits && classify (the trained weights
 cc -O2 -Wall -Wextra -o "$out/classify" "$root/examples/digits/classify.c" -I"$out" -L"$out" -ldigits \
    -Wl,-rpath,"$out"
 "$out/classify" "$root/examples/digits/digits_mlp.safetensors" "$root/examples/digits/data/digits_test.csv"
+# The same library from Python (ctypes, numpy arrays passed without copies), where numpy is.
+if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+    echo
+    echo "== python3 examples/digits/classify.py (the same library through ctypes)"
+    /usr/bin/python3 "$root/examples/digits/classify.py" "$out/libdigits.so" \
+        "$root/examples/digits/digits_mlp.safetensors" "$root/examples/digits/data/digits_test.csv"
+fi
