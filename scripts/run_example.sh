@@ -22,15 +22,16 @@ out=$root/build/digits
 mkdir -p "$out"
 "$dlc" "$example" -o "$out/libdigits.so"
 readelf -d "$out/libdigits.so" | grep NEEDED
-echo
-echo "== cc examples/digits/classify.c -ldigits && classify (the trained weights, the held-out digits)"
-cc -O2 -Wall -Wextra -o "$out/classify" "$root/examples/digits/classify.c" -I"$out" -L"$out" -ldigits \
-   -Wl,-rpath,"$out"
-"$out/classify" "$root/examples/digits/digits_mlp.safetensors" "$root/examples/digits/data/digits_test.csv"
-# The same library from Python (ctypes, numpy arrays passed without copies), where numpy is.
+# The same library from Python (ctypes, numpy arrays passed without copies), where numpy is;
+# the main job ends with the C program.
 if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
     echo
     echo "== python3 examples/digits/classify.py (the same library through ctypes)"
     /usr/bin/python3 "$root/examples/digits/classify.py" "$out/libdigits.so" \
         "$root/examples/digits/digits_mlp.safetensors" "$root/examples/digits/data/digits_test.csv"
 fi
+echo
+echo "== cc examples/digits/classify.c -ldigits && classify (the trained weights, the held-out digits)"
+cc -O2 -Wall -Wextra -o "$out/classify" "$root/examples/digits/classify.c" -I"$out" -L"$out" -ldigits \
+   -Wl,-rpath,"$out"
+"$out/classify" "$root/examples/digits/digits_mlp.safetensors" "$root/examples/digits/data/digits_test.csv"
