@@ -378,6 +378,15 @@ static bool load_data(trainer *tr)
     return true;
 }
 
+static void free_data(trainer *tr)
+{
+    rt_data_free(&tr->data);
+    if (tr->has_vdata)
+        rt_data_free(&tr->vdata);
+    sup_free(tr->tidx);
+    sup_free(tr->vidx);
+}
+
 /* The samples of `d` must be what the step was compiled for (the frontend typed the batch from
  * the same files; a validation source must match the training one). */
 static bool check_samples(trainer *tr, const rt_dataset *d, const char *path)
@@ -489,11 +498,7 @@ bool cg_train_length(const dl_train *t, int64_t *batches, int64_t *total, dl_dia
     bool ok = load_data(&tr);
     if (ok)
         run_length(t, tr.ntrain, batches, total);
-    rt_data_free(&tr.data);
-    if (tr.has_vdata)
-        rt_data_free(&tr.vdata);
-    sup_free(tr.tidx);
-    sup_free(tr.vidx);
+    free_data(&tr);
     return ok;
 }
 
@@ -575,10 +580,6 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
     sup_free(tr.eval.args);
     cg_cpu_destroy(tr.step.p);
     cg_cpu_destroy(tr.eval.p);
-    rt_data_free(&tr.data);
-    if (tr.has_vdata)
-        rt_data_free(&tr.vdata);
-    sup_free(tr.tidx);
-    sup_free(tr.vidx);
+    free_data(&tr);
     return ok;
 }
