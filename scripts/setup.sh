@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs what dlc needs on Debian 12, as root: the build (LLVM 19, Flex, Bison, CMake, Ninja)
 # and, with --test, the external referee the tests compare against (Debian's PyTorch, CPU) and
-# clang 19 with its libFuzzer runtime for the fuzz targets (tests/fuzz).
+# clang 19 with its libFuzzer runtime for the fuzz targets (tests/fuzz), and Valgrind for the AOT
+# libraries' memory and thread checks.
 # Idempotent: when everything is present it only checks (about a second). docs/dependencies.md
 # says why each package is here.
 set -eu
 
 pkgs="llvm-19-dev llvm-19-tools libzstd-dev zlib1g-dev flex bison cmake ninja-build gcc g++ make python3"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs python3-torch python3-numpy clang-19 libclang-rt-19-dev"
+    pkgs="$pkgs python3-torch python3-numpy clang-19 libclang-rt-19-dev valgrind"
 fi
 
 missing=""
