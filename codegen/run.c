@@ -233,7 +233,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
     if (ok && o->reference)
         ok = cg_ref_run(f, args, res, err, sizeof err);
     else if (ok) {
-        cg_cpu *p = cg_cpu_compile(f, o->fuse, err, sizeof err);
+        cg_cpu *p = cg_cpu_compile_cached(f, o->fuse, o->cache_dir, err, sizeof err);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ok = p && cg_cpu_run(p, args, res, err, sizeof err);
@@ -242,8 +242,9 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
             double s;
             int ne, nm, nd, nr;
             cg_cpu_stats(p, &s, &ne, &nm, &nd, &nr);
-            fprintf(stderr, "dlc: cpu codegen %8.3f ms (%d elementwise, %d matmul/conv, %d reduce/copy, %d reference kernels)\n"
-                    "dlc: run         %8.3f ms\n", 1e3 * s, ne, nm, nd, nr,
+            fprintf(stderr, "dlc: cpu codegen %8.3f ms (%d elementwise, %d matmul/conv, %d reduce/copy, %d reference kernels; "
+                    "cache %s)\n"
+                    "dlc: run         %8.3f ms\n", 1e3 * s, ne, nm, nd, nr, sup_cache_outcome_name(cg_cpu_cache_outcome(p)),
                     1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
         }
         cg_cpu_destroy(p);

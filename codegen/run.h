@@ -27,6 +27,7 @@ typedef struct cg_run_opts {
     bool                time;      /* print compile and run times on stderr (--time-passes) */
     bool                grad;      /* f went through the autodiff pass: its last results are the
                                     * gradients (pass_grad_wants order), written as grad_NAME.npy */
+    const char         *cache_dir; /* the compile cache (support/cache.h), or NULL: none */
 } cg_run_opts;
 
 /* A parameter or buffer argument a of f: from `weights` (a safetensors file, by its path) when

@@ -241,9 +241,16 @@ static bool compile(trainer *tr, compiled *c, const char *name)
     c->f = ir_func_find(tr->m, name);
     SUP_ASSERT(c->f);
     char err[600];
-    c->p = cg_cpu_compile(c->f, tr->o->fuse, err, sizeof err);
+    c->p = cg_cpu_compile_cached(c->f, tr->o->fuse, tr->o->cache_dir, err, sizeof err);
     if (!c->p)
         return fail(tr, "@%s: %s", name, err);
+    if (tr->o->time) {
+        double s;
+        int ne, nm, nd, nr;
+        cg_cpu_stats(c->p, &s, &ne, &nm, &nd, &nr);
+        fprintf(stderr, "dlc: cpu codegen %8.3f ms @%s (%d kernels; cache %s)\n", 1e3 * s, name, ne + nm + nd + nr,
+                sup_cache_outcome_name(cg_cpu_cache_outcome(c->p)));
+    }
     c->args = sup_malloc(sizeof *c->args * (size_t)(c->f->nargs + 1));
     if (!c->args)
         return fail(tr, "out of memory");

@@ -8,6 +8,7 @@
 #include "dlc/dlc.h"
 #include "frontend/frontend.h"
 #include "passes/pass.h"
+#include "support/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,10 @@ static void usage(FILE *out)
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
           "                        interpreter\n"
           "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
+          "  --cache-dir DIR       (run, -o) the compile cache: compiled code is kept there and reused\n"
+          "                        when the same model is compiled again (default $XDG_CACHE_HOME/dlc,\n"
+          "                        else ~/.cache/dlc)\n"
+          "  --no-cache            (run, -o) neither read nor write the compile cache\n"
           "  --time-passes, --version, --help\n",
           out);
 }
@@ -82,8 +87,8 @@ int main(int argc, char **argv)
 {
     const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
     const char *output = NULL, *weights = NULL, *target = "auto", *aot_out = NULL, *cpu = NULL;
-    const char *model = NULL;
-    bool external = false;
+    const char *model = NULL, *cache_dir = NULL;
+    bool external = false, no_cache = false;
     bool check = false, run = false, time_passes = false, grad = false, quiet = false, profile = false;
     bool seed_set = false;
     const char *resume = NULL, *log = NULL;
@@ -162,6 +167,10 @@ int main(int argc, char **argv)
             mode = argv[++i];
         } else if (!strcmp(a, "--grad")) {
             grad = true;
+        } else if (!strcmp(a, "--cache-dir") && has_value) {
+            cache_dir = argv[++i];
+        } else if (!strcmp(a, "--no-cache")) {
+            no_cache = true;
         } else if (!strcmp(a, "--time-passes")) {
             time_passes = true;
         } else if (a[0] == '-' && a[1]) {
@@ -212,6 +221,8 @@ int main(int argc, char **argv)
         problem = "--input, --output and --weights go with 'dlc run' (--weights also with -o)";
     else if (!run && (ninputs || output))
         problem = "--input and --output go with 'dlc run'";
+    else if (cache_dir && (no_cache || !*cache_dir))
+        problem = no_cache ? "--cache-dir and --no-cache exclude each other" : "--cache-dir takes a directory";
     if (problem) {
         fprintf(stderr, "dlc: error: %s\n", problem);
         if (!input)
@@ -220,8 +231,11 @@ int main(int argc, char **argv)
     }
 
     dl_diag *diag = sup_diag_create(stderr);
-    if (!diag)
+    char *cache = sup_cache_dir(cache_dir, no_cache);
+    if (!diag) {
+        free(cache);
         return DLC_EXIT_USER;
+    }
     bool ok;
     if (emit && !strcmp(emit, "tokens")) {
         ok = fe_emit_tokens(input, stdout, diag);
@@ -229,7 +243,7 @@ int main(int argc, char **argv)
         ok = fe_emit_ast(input, stdout, diag);
     } else if (aot_out || (emit && !strcmp(emit, "header"))) {
         cg_aot_opts ao = {aot_out, model, input, cpu, weights, external, strcmp(mode, "0") != 0, seed_set, seed,
-                          time_passes};
+                          time_passes, cache};
         ok = compile_aot(&ao, diag);
     } else {
         dl_module *m = fe_compile(input, entry, diag);
@@ -274,21 +288,23 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run && !entry) {
             cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
-                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile};
+                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile, cache};
             bool interrupted = false;
             ok = cg_train_run(m, &to, &interrupted, diag);
             if (interrupted) {
                 ir_module_destroy(m);
                 sup_diag_destroy(diag);
+                free(cache);
                 return DLC_EXIT_INTERRUPTED;
             }
         } else if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
-                              strcmp(mode, "0") != 0, time_passes, grad};
+                              strcmp(mode, "0") != 0, time_passes, grad, cache};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);
     }
     sup_diag_destroy(diag);
+    free(cache);
     return ok ? DLC_EXIT_OK : DLC_EXIT_USER;
 }

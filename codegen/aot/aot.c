@@ -15,10 +15,12 @@
 #include "passes/train_step.h"
 #include "runtime/safetensors.h"
 #include "support/alloc.h"
+#include "support/cache.h"
 #include "support/file.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -486,26 +488,51 @@ static void internalize(gen *g)
             LLVMSetLinkage(v, LLVMInternalLinkage);
 }
 
-static bool build_object(const dl_module *lib, const char *prefix, const char *ir, size_t ir_len,
-                         const void *weights, size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches,
-                         const char *objpath, dl_diag *diag)
+static bool write_file(const char *path, const void *data, size_t n, dl_diag *diag)
 {
-    char err[1024];
-    if (wlen >= ((size_t)1 << 31) || ir_len >= ((size_t)1 << 31)) {
-        sup_diag_error(diag, (dl_loc){0}, "the weights are over 2 GiB: compile with --external-weights");
-        return false;
-    }
-    gen g = {.prefix = prefix};
-    if (!(g.j = cg_jit_create(o->cpu, err, sizeof err))) {
-        sup_diag_error(diag, (dl_loc){0}, "%s", err);
-        return false;
-    }
-    g.c = cg_jit_context(g.j);
-    g.m = cg_jit_module(g.j, prefix);
-    g.i64 = LLVMInt64TypeInContext(g.c);
-    g.i32 = LLVMInt32TypeInContext(g.c);
-    g.ptr = LLVMPointerTypeInContext(g.c, 0);
-    g.voidt = LLVMVoidTypeInContext(g.c);
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f))
+        ok = false;
+    if (!ok)
+        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", path, strerror(errno));
+    return ok;
+}
+
+/* The compile-cache key of the object: everything in it comes from the library's IR text, the
+ * weights image, the options below and the target (sup_cache_key_begin covers dlc's build). */
+static void object_key(gen *g, const char *ir, size_t ir_len, const void *weights, size_t wlen,
+                       const cg_aot_opts *o, uint64_t seed, int64_t batches, uint8_t key[SUP_SHA256_BYTES])
+{
+    sup_sha256_ctx h;
+    sup_cache_key_begin(&h, "aot object");
+    cg_jit_hash(g->j, &h);
+    sup_sha256_str(&h, o->cpu);
+    cg_gemm_params gp = cg_gemm_default_params(g->j);
+    const int v[] = {gp.vec, gp.mr, gp.nr, gp.kc, gp.mc, gp.nc};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        sup_sha256_u64(&h, (uint64_t)(int64_t)v[i]);
+    sup_sha256_str(&h, g->prefix);
+    sup_sha256_u64(&h, o->external);
+    sup_sha256_u64(&h, o->fuse);
+    sup_sha256_u64(&h, seed);
+    sup_sha256_u64(&h, (uint64_t)batches);
+    sup_sha256_field(&h, ir, ir_len);
+    sup_sha256_field(&h, weights, wlen);
+    sup_sha256_final(&h, key);
+}
+
+/* The object LLVM makes of the library's module, in memory (sup_malloc'd). */
+static bool emit_object(gen *g, const dl_module *lib, const char *ir, size_t ir_len, const void *weights,
+                        size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, void **obj, size_t *olen,
+                        char *err, size_t errlen)
+{
+    g->c = cg_jit_context(g->j);
+    g->m = cg_jit_module(g->j, g->prefix);
+    g->i64 = LLVMInt64TypeInContext(g->c);
+    g->i32 = LLVMInt32TypeInContext(g->c);
+    g->ptr = LLVMPointerTypeInContext(g->c, 0);
+    g->voidt = LLVMVoidTypeInContext(g->c);
     sup_arena a;
     sup_arena_init(&a, NULL);
     enum { MAXK = 1 << 16 };
@@ -515,21 +542,18 @@ static bool build_object(const dl_module *lib, const char *prefix, const char *i
     int nk = 0;
     bool ok = names && fns;
     if (!ok)
-        snprintf(err, sizeof err, "out of memory");
-    ok = ok && emit_kernels(&g, lib, o->fuse, &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, sizeof err);
+        snprintf(err, errlen, "out of memory");
+    ok = ok && emit_kernels(g, lib, o->fuse, &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, errlen);
     if (ok) {
-        emit_desc(&g, ir, ir_len, weights, wlen, o, const_array(&g, "knames", names, (unsigned)nk),
-                  const_array(&g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches);
-        emit_wrappers(&g, lib);
-        internalize(&g);
-        ok = cg_jit_optimize(g.j, g.m, err, sizeof err) && cg_jit_emit_object(g.j, g.m, objpath, err, sizeof err);
+        emit_desc(g, ir, ir_len, weights, wlen, o, const_array(g, "knames", names, (unsigned)nk),
+                  const_array(g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches);
+        emit_wrappers(g, lib);
+        internalize(g);
+        ok = cg_jit_optimize(g->j, g->m, err, errlen) && cg_jit_emit_object(g->j, g->m, false, obj, olen, err, errlen);
     }
-    if (!ok)
-        sup_diag_error(diag, (dl_loc){0}, "%s", err);
     sup_free(names);
     sup_free(fns);
-    LLVMDisposeModule(g.m);
-    cg_jit_destroy(g.j);
+    LLVMDisposeModule(g->m);
     sup_arena_reset(&a);
     return ok;
 }
@@ -554,17 +578,6 @@ static bool run_tool(char *const argv[], dl_diag *diag)
         return false;
     }
     return true;
-}
-
-static bool write_file(const char *path, const void *data, size_t n, dl_diag *diag)
-{
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(data, 1, n, f) == n;
-    if (f && fclose(f))
-        ok = false;
-    if (!ok)
-        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", path, strerror(errno));
-    return ok;
 }
 
 /* The library or relocatable object at `out` from obj and the run-time archive, written under a
@@ -597,6 +610,135 @@ static bool link_output(const char *obj, const char *tmpdir, const char *out, dl
     if (!ok)
         unlink(tmp);
     unlink(rt);
+    return ok;
+}
+
+/* ---- the compile cache ----------------------------------------------------------------------- */
+
+/* Adds to h which `tool` runs: its path on PATH, size and modification time (an upgraded
+ * toolchain gets new entries). */
+static void hash_tool(sup_sha256_ctx *h, const char *tool)
+{
+    char path[4096] = "";
+    const char *dirs = strchr(tool, '/') ? "" : getenv("PATH");
+    if (!dirs || !*dirs)
+        snprintf(path, sizeof path, "%s", tool);
+    for (const char *d = dirs; d && *d && !*path; d = strchr(d, ':') ? strchr(d, ':') + 1 : NULL) {
+        int n = (int)strcspn(d, ":");
+        snprintf(path, sizeof path, "%.*s/%s", n, d, tool);
+        if (access(path, X_OK))
+            path[0] = 0;
+    }
+    struct stat st;
+    sup_sha256_str(h, path);
+    if (*path && !stat(path, &st)) {
+        sup_sha256_u64(h, (uint64_t)st.st_size);
+        sup_sha256_u64(h, (uint64_t)st.st_mtim.tv_sec);
+        sup_sha256_u64(h, (uint64_t)st.st_mtim.tv_nsec);
+    }
+}
+
+/* The key of the output: the object's (object_key), linked by link_output's tools into a
+ * library or a relocatable object named like `out` (the soname). */
+static void output_key(const uint8_t objkey[SUP_SHA256_BYTES], const char *out, uint8_t key[SUP_SHA256_BYTES])
+{
+    sup_sha256_ctx h;
+    sup_cache_key_begin(&h, "aot output");
+    sup_sha256_field(&h, objkey, SUP_SHA256_BYTES);
+    bool so = ends_with(out, ".so");
+    sup_sha256_u64(&h, so);
+    sup_sha256_str(&h, strrchr(out, '/') ? strrchr(out, '/') + 1 : out);
+    if (so) {
+        hash_tool(&h, getenv("CC") && *getenv("CC") ? getenv("CC") : "cc");
+        hash_tool(&h, "ld");
+    } else {
+        hash_tool(&h, "ld");
+        hash_tool(&h, "objcopy");
+    }
+    sup_sha256_final(&h, key);
+}
+
+/* A cached output written to `out` as the linker writes it: whole (renamed into place), a
+ * library executable as the linker makes it. */
+static bool write_output(const char *out, const void *data, size_t n, dl_diag *diag)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.dlc-tmp", out);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, ends_with(out, ".so") ? 0777 : 0666);
+    bool ok = fd >= 0;
+    for (const char *p = data; ok && n;) {
+        ssize_t put = write(fd, p, n);
+        ok = put > 0 || (put < 0 && errno == EINTR);
+        p += put > 0 ? put : 0;
+        n -= put > 0 ? (size_t)put : 0;
+    }
+    if (fd >= 0 && close(fd))
+        ok = false;
+    if (ok && rename(tmp, out))
+        ok = false;
+    if (!ok) {
+        sup_diag_error(diag, (dl_loc){0}, "cannot write '%s': %s", out, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+typedef struct produced {
+    sup_cache_outcome object, output;   /* where model.o and the output came from */
+    double            llvm, link;       /* seconds */
+} produced;
+
+/* o->output, from the compile cache when it holds it; else model.o (from the cache, or made by
+ * LLVM) written to objpath and linked. What LLVM and the linker make is stored. */
+static bool produce(const dl_module *lib, const char *prefix, const char *ir, size_t ir_len, const void *weights,
+                    size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, const char *tmpdir,
+                    const char *objpath, produced *r, dl_diag *diag)
+{
+    char err[1024];
+    double t0 = now();
+    if (wlen >= ((size_t)1 << 31) || ir_len >= ((size_t)1 << 31)) {
+        sup_diag_error(diag, (dl_loc){0}, "the weights are over 2 GiB: compile with --external-weights");
+        return false;
+    }
+    gen g = {.prefix = prefix};
+    if (!(g.j = cg_jit_create(o->cpu, err, sizeof err))) {
+        sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        return false;
+    }
+    const char *dir = o->cache_dir;
+    uint8_t okey[SUP_SHA256_BYTES], lkey[SUP_SHA256_BYTES];
+    void *bytes = NULL;
+    size_t n = 0;
+    r->object = r->output = dir ? SUP_CACHE_MISS : SUP_CACHE_OFF;
+    if (dir) {
+        object_key(&g, ir, ir_len, weights, wlen, o, seed, batches, okey);
+        output_key(okey, o->output, lkey);
+    }
+    bool ok = true;
+    if (dir && sup_cache_get(dir, lkey, &bytes, &n)) {
+        r->object = r->output = SUP_CACHE_HIT;
+        r->llvm = now() - t0;
+        ok = write_output(o->output, bytes, n, diag);
+    } else {
+        if (dir && sup_cache_get(dir, okey, &bytes, &n)) {
+            r->object = SUP_CACHE_HIT;
+        } else if (!(ok = emit_object(&g, lib, ir, ir_len, weights, wlen, o, seed, batches, &bytes, &n, err,
+                                      sizeof err))) {
+            sup_diag_error(diag, (dl_loc){0}, "%s", err);
+        } else if (dir) {
+            sup_cache_put(dir, okey, bytes, n);
+        }
+        double t1 = now();
+        r->llvm = t1 - t0;
+        ok = ok && write_file(objpath, bytes, n, diag) && link_output(objpath, tmpdir, o->output, diag);
+        sup_free(bytes);
+        bytes = NULL;
+        if (ok && dir && (bytes = sup_read_file(o->output, &n)))
+            sup_cache_put(dir, lkey, bytes, n);
+        r->link = now() - t1;
+    }
+    sup_free(bytes);
+    cg_jit_destroy(g.j);
     return ok;
 }
 
@@ -698,13 +840,13 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
         }
     }
     double t1 = now();
-    ok = ok && (h || build_object(lib, prefix, text, len, wimage, wlen, o, seed, batches, opath, diag));
-    double t2 = now();
-    ok = ok && (h || link_output(opath, tmpdir, o->output, diag));
+    produced r = {0};
+    ok = ok && (h || produce(lib, prefix, text, len, wimage, wlen, o, seed, batches, tmpdir, opath, &r, diag));
     ok = ok && (h || write_header(lib, prefix, o, hpath, diag));     /* only beside a new library */
     if (o->time)
-        fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms, link %8.3f ms\n", 1e3 * (t1 - t0),
-                1e3 * (t2 - t1), 1e3 * (now() - t2));
+        fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms (cache %s), link %8.3f ms (cache %s)\n",
+                1e3 * (t1 - t0), 1e3 * r.llvm, sup_cache_outcome_name(r.object), 1e3 * r.link,
+                sup_cache_outcome_name(r.output));
     if (*tmpdir) {
         unlink(wpath);
         unlink(opath);

@@ -22,6 +22,7 @@ typedef struct cg_aot_opts {
     bool        seed_set;
     uint64_t    seed;
     bool        time;         /* --time-passes: print how long each stage took */
+    const char *cache_dir;    /* the compile cache (support/cache.h), or NULL: none */
 } cg_aot_opts;
 
 /* Compiles m (as the frontend lowered it: @forward, and @loss with m->train) to o->output. False

@@ -14,6 +14,7 @@
 #include "codegen/cpu/jit.h"
 #include "codegen/program.h"
 #include "support/alloc.h"
+#include "support/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct cg_cpu {
     cg_gemm       *gemm;         /* matrix products, compiled once */
     cg_exec       *exec;
     double         seconds;      /* compile time */
+    sup_cache_outcome cache;     /* where the code came from */
 };
 
 bool cg_cpu_compiled_kind(cg_kernel_kind k)
@@ -99,17 +101,91 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
     }
 }
 
-/* The gemm kernel, for plans with matrix products or convolutions only: compiling the
- * micro-kernel is not free. */
-static bool make_gemm(cg_cpu *p, char *err, size_t errlen)
+/* Whether the plan multiplies matrices (or convolves): only then is the micro-kernel compiled. */
+static bool needs_gemm(const cg_program *prog)
 {
     bool needed = false;
+    for (int i = 0; i < prog->nkernels; i++)
+        needed |= prog->kernels[i].kind == CG_K_MATMUL || prog->kernels[i].kind == CG_K_CONV;
+    return needed;
+}
+
+/* The name of the micro-kernel in a plan's object: one per JIT, which is the plan's own. */
+#define GEMM_UKR "dlc_sgemm_ukr"
+
+/* The compile-cache key of p's object: everything the object depends on. The plan and the
+ * code emitted for it are functions of the function's printed IR (canonical: print -> parse ->
+ * print is the identity) and the fuse flag, given dlc's build (sup_cache_key_begin); the
+ * machine code also depends on LLVM and the target (cg_jit_hash) and the micro-kernel on its
+ * parameters. */
+static void object_key(const cg_cpu *p, const char *text, size_t len, bool fuse, const cg_gemm_params *gp,
+                       uint8_t key[SUP_SHA256_BYTES])
+{
+    sup_sha256_ctx h;
+    sup_cache_key_begin(&h, "jit object");
+    cg_jit_hash(p->jit, &h);
+    sup_sha256_u64(&h, fuse);
+    sup_sha256_u64(&h, gp != NULL);
+    if (gp) {
+        const int v[] = {gp->vec, gp->mr, gp->nr, gp->kc, gp->mc, gp->nc};
+        for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+            sup_sha256_u64(&h, (uint64_t)(int64_t)v[i]);
+    }
+    sup_sha256_field(&h, text, len);
+    sup_sha256_final(&h, key);
+}
+
+/* f as text (malloc'd), or NULL when memory is short. Printing numbers f's values afresh, so it
+ * comes before planning, which numbers them its own way. */
+static char *func_text(const dl_func *f, size_t *len)
+{
+    char *text = NULL;
+    FILE *mem = open_memstream(&text, len);
+    if (!mem)
+        return NULL;
+    ir_print_func(mem, f);
+    if (fclose(mem)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The plan's object, made by LLVM: the kernels and (with gp) the micro-kernel, optimized. */
+static bool build_object(cg_cpu *p, cg_gemm_params *gp, void **obj, size_t *len, char *err, size_t errlen)
+{
+    LLVMModuleRef m = cg_jit_module(p->jit, p->prog->f->name);
+    bool ok = cg_cpu_emit_kernels(p->jit, m, p->prog, err, errlen) &&
+              (!gp || cg_gemm_add_kernel(p->jit, m, gp, GEMM_UKR, err, errlen)) &&
+              cg_jit_optimize(p->jit, m, err, errlen) &&
+              cg_jit_emit_object(p->jit, m, true, obj, len, err, errlen);
+    LLVMDisposeModule(m);
+    return ok;
+}
+
+/* A fresh JIT for p holding `obj` (the helpers kernels call, then the object), with the kernel
+ * table and the gemm looked up in it. */
+static bool load_object(cg_cpu *p, const void *obj, size_t len, const cg_gemm_params *gp, cg_kernel_fn **fns,
+                        char *err, size_t errlen)
+{
+    if (!cg_jit_add_object(p->jit, obj, len, err, errlen))
+        return false;
     for (int i = 0; i < p->prog->nkernels; i++)
-        needed |= p->prog->kernels[i].kind == CG_K_MATMUL || p->prog->kernels[i].kind == CG_K_CONV;
-    return !needed || (p->gemm = cg_gemm_create(p->jit, NULL, err, errlen));
+        if (cg_cpu_compiled_kind(p->prog->kernels[i].kind) &&
+            !(fns[i] = (cg_kernel_fn *)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen)))
+            return false;
+    if (!gp)
+        return true;
+    cg_gemm_ukr *ukr = (cg_gemm_ukr *)cg_jit_lookup(p->jit, GEMM_UKR, err, errlen);
+    return ukr && (p->gemm = cg_gemm_from_kernel(gp, ukr, err, errlen));
 }
 
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
+{
+    return cg_cpu_compile_cached(f, fuse, NULL, err, errlen);
+}
+
+cg_cpu *cg_cpu_compile_cached(const dl_func *f, bool fuse, const char *cache_dir, char *err, size_t errlen)
 {
     double t0 = now();
     cg_cpu *p = calloc(1, sizeof *p);
@@ -117,25 +193,46 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    size_t tlen = 0;
+    char *text = cache_dir ? func_text(f, &tlen) : NULL;
     sup_arena_init(&p->arena, NULL);
     p->prog = cg_program_build(f, fuse, &p->arena);
-    p->jit = cg_jit_create(NULL, err, errlen);
-    LLVMModuleRef m;
-    if (!p->jit || !define_helpers(p->jit, err, errlen) || !build_module(p->jit, p->prog, &m, err, errlen) ||
-        !cg_jit_add(p->jit, m, err, errlen) || !make_gemm(p, err, errlen)) {
-        cg_cpu_destroy(p);
-        return NULL;
-    }
     cg_kernel_fn **fns = calloc((size_t)p->prog->nkernels + 1, sizeof *fns);
-    if (!fns) {
+    if (!fns)
         snprintf(err, errlen, "out of memory");
-        cg_cpu_destroy(p);
-        return NULL;
+    p->jit = fns ? cg_jit_create(NULL, err, errlen) : NULL;
+    cg_gemm_params params, *gp = NULL;
+    bool ok = p->jit && define_helpers(p->jit, err, errlen);
+    if (ok && needs_gemm(p->prog)) {
+        params = cg_gemm_default_params(p->jit);
+        ok = cg_gemm_fix_params(gp = &params, err, errlen);
     }
-    bool ok = true;
-    for (int i = 0; ok && i < p->prog->nkernels; i++)
-        if (cg_cpu_compiled_kind(p->prog->kernels[i].kind))
-            ok = (fns[i] = (cg_kernel_fn *)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen));
+    uint8_t key[SUP_SHA256_BYTES];
+    bool keyed = ok && text;
+    if (keyed)
+        object_key(p, text, tlen, fuse, gp, key);
+    free(text);
+    void *obj = NULL;
+    size_t len = 0;
+    p->cache = cache_dir ? SUP_CACHE_MISS : SUP_CACHE_OFF;
+    if (keyed && sup_cache_get(cache_dir, key, &obj, &len)) {
+        /* An entry that validates but does not load (it cannot happen short of a bug) is
+         * compiled again in a fresh JIT, as a miss, and replaced. */
+        if (load_object(p, obj, len, gp, fns, err, errlen)) {
+            p->cache = SUP_CACHE_HIT;
+        } else {
+            cg_jit_destroy(p->jit);
+            ok = (p->jit = cg_jit_create(NULL, err, errlen)) && define_helpers(p->jit, err, errlen);
+        }
+        sup_free(obj);
+        obj = NULL;
+    }
+    if (ok && p->cache != SUP_CACHE_HIT) {
+        ok = build_object(p, gp, &obj, &len, err, errlen) && load_object(p, obj, len, gp, fns, err, errlen);
+        if (ok && keyed)
+            sup_cache_put(cache_dir, key, obj, len);
+        sup_free(obj);
+    }
     ok = ok && (p->exec = cg_exec_create(p->prog, fns, p->gemm, NULL, err, errlen));
     free(fns);
     if (!ok) {
@@ -145,6 +242,8 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
     p->seconds = now() - t0;
     return p;
 }
+
+sup_cache_outcome cg_cpu_cache_outcome(const cg_cpu *p) { return p->cache; }
 
 bool cg_cpu_profile(cg_cpu *p) { return cg_exec_profile(p->exec); }
 

@@ -8,6 +8,7 @@
 #include "codegen/program.h"
 #include "codegen/ref/interp.h"
 #include "ir/ir.h"
+#include "support/cache.h"
 
 #include <stdio.h>
 
@@ -15,6 +16,12 @@ typedef struct cg_cpu cg_cpu;
 
 /* Compiles `f` (which must outlive the result); `fuse` is false for -O0. NULL with a message. */
 cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen);
+/* The same through the compile cache in `cache_dir` (support/cache.h; NULL: none): the object
+ * LLVM makes for f is looked up there first and stored there after a miss. */
+cg_cpu *cg_cpu_compile_cached(const dl_func *f, bool fuse, const char *cache_dir, char *err,
+                              size_t errlen);
+/* Whether p's code came from the cache (hit), was compiled and stored (miss), or neither (off). */
+sup_cache_outcome cg_cpu_cache_outcome(const cg_cpu *p);
 void    cg_cpu_destroy(cg_cpu *p);
 /* What compiling took and made: seconds, and kernels native (elementwise, matmul or convolution,
  * reduction or strided copy) and not (views are not counted). */

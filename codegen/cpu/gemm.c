@@ -316,13 +316,20 @@ cg_gemm_params cg_gemm_default_params(cg_jit *j)
 
 static atomic_int kernel_serial;
 
-bool cg_gemm_add_kernel(cg_jit *j, LLVMModuleRef m, cg_gemm_params *p, const char *name, char *err,
-                        size_t errlen)
+bool cg_gemm_fix_params(cg_gemm_params *p, char *err, size_t errlen)
 {
     if (!check_params(p, err, errlen))
         return false;
     p->mc = (p->mc + p->mr - 1) / p->mr * p->mr;
     p->nc = (p->nc + p->nr - 1) / p->nr * p->nr;
+    return true;
+}
+
+bool cg_gemm_add_kernel(cg_jit *j, LLVMModuleRef m, cg_gemm_params *p, const char *name, char *err,
+                        size_t errlen)
+{
+    if (!cg_gemm_fix_params(p, err, errlen))
+        return false;
     build_kernel(j, m, p, name);
     return true;
 }
@@ -330,10 +337,8 @@ bool cg_gemm_add_kernel(cg_jit *j, LLVMModuleRef m, cg_gemm_params *p, const cha
 cg_gemm *cg_gemm_create(cg_jit *j, const cg_gemm_params *p, char *err, size_t errlen)
 {
     cg_gemm_params dp = p ? *p : cg_gemm_default_params(j);
-    if (!check_params(&dp, err, errlen))
+    if (!cg_gemm_fix_params(&dp, err, errlen))
         return NULL;
-    dp.mc = (dp.mc + dp.mr - 1) / dp.mr * dp.mr;
-    dp.nc = (dp.nc + dp.nr - 1) / dp.nr * dp.nr;
     /* Unique per kernel: one JIT may hold several (an autotuner compiles many). */
     char name[64];
     snprintf(name, sizeof name, "dlc_sgemm_ukr_%dx%d_%d", dp.mr, dp.nr, atomic_fetch_add(&kernel_serial, 1));

@@ -42,8 +42,10 @@ void     cg_gemm_destroy(cg_gemm *g);
 /* A gemm around a micro-kernel compiled earlier for *p (an AOT library's): gemm_run.c, which
  * needs no LLVM. NULL with a message in err when out of memory. */
 cg_gemm *cg_gemm_from_kernel(const cg_gemm_params *p, cg_gemm_ukr *ukr, char *err, size_t errlen);
-/* Adds the micro-kernel for *p to module m as `name`, unoptimized, after checking p and rounding
- * its mc and nc as cg_gemm_create does (p is updated: it is what cg_gemm_from_kernel wants). */
+/* Checks *p and rounds its mc and nc up to whole micro-tiles, as cg_gemm_create does: *p is then
+ * what cg_gemm_from_kernel wants. False with a message in err when p is invalid. */
+bool     cg_gemm_fix_params(cg_gemm_params *p, char *err, size_t errlen);
+/* Adds the micro-kernel for *p to module m as `name`, unoptimized, after cg_gemm_fix_params. */
 bool     cg_gemm_add_kernel(cg_jit *j, LLVMModuleRef m, cg_gemm_params *p, const char *name,
                             char *err, size_t errlen);
 const cg_gemm_params *cg_gemm_get_params(const cg_gemm *g);

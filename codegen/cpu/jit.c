@@ -1,6 +1,8 @@
 /* The CPU backend's LLVM plumbing (see jit.h), with the LLVM 19 C API. */
 #include "codegen/cpu/jit.h"
 
+#include "support/alloc.h"
+
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
@@ -18,6 +20,7 @@ struct cg_jit {
     LLVMOrcThreadSafeContextRef tsc;
     LLVMContextRef              ctx;
     LLVMTargetMachineRef        tm;
+    LLVMTargetMachineRef        jit_tm;   /* tm with the JIT's code model: objects for this JIT */
     LLVMOrcLLJITRef             jit;
     char                       *triple, *cpu, *features, *layout;
     bool                        avx512;
@@ -67,7 +70,10 @@ cg_jit *cg_jit_create(const char *cpu, char *err, size_t errlen)
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(j->tm);
     j->layout = LLVMCopyStringRepOfTargetData(td);
     LLVMDisposeTargetData(td);
-    /* The JIT compiles for the same CPU as the target machine the passes ran with. */
+    /* The JIT compiles for the same CPU as the target machine the passes ran with, in the code
+     * model ORC uses (large on x86-64), and objects made for it (cg_jit_emit_object) alike. */
+    j->jit_tm = LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features, LLVMCodeGenLevelAggressive,
+                                        LLVMRelocPIC, LLVMCodeModelJITDefault);
     LLVMOrcJITTargetMachineBuilderRef jtmb =
         LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(
             LLVMCreateTargetMachine(target, j->triple, j->cpu, j->features,
@@ -105,6 +111,8 @@ void cg_jit_destroy(cg_jit *j)
         LLVMOrcDisposeThreadSafeContext(j->tsc);
     if (j->tm)
         LLVMDisposeTargetMachine(j->tm);
+    if (j->jit_tm)
+        LLVMDisposeTargetMachine(j->jit_tm);
     LLVMDisposeMessage(j->triple);
     free(j->cpu);
     free(j->features);
@@ -208,13 +216,43 @@ char *cg_jit_print_asm(cg_jit *j, LLVMModuleRef m, char *err, size_t errlen)
     return s;
 }
 
-bool cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, const char *path, char *err, size_t errlen)
+bool cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, bool for_jit, void **data, size_t *len, char *err,
+                        size_t errlen)
 {
+    LLVMMemoryBufferRef buf = NULL;
     char *msg = NULL;
-    if (LLVMTargetMachineEmitToFile(j->tm, m, path, LLVMObjectFile, &msg)) {
-        snprintf(err, errlen, "emitting %s: %s", path, msg);
+    if (LLVMTargetMachineEmitToMemoryBuffer(for_jit ? j->jit_tm : j->tm, m, LLVMObjectFile, &msg, &buf)) {
+        snprintf(err, errlen, "emitting an object: %s", msg);
         LLVMDisposeMessage(msg);
         return false;
     }
-    return true;
+    size_t n = LLVMGetBufferSize(buf);
+    void *copy = sup_malloc(n ? n : 1);
+    if (copy)
+        memcpy(copy, LLVMGetBufferStart(buf), n);
+    else
+        snprintf(err, errlen, "out of memory");
+    LLVMDisposeMemoryBuffer(buf);
+    *data = copy;
+    *len = n;
+    return copy != NULL;
+}
+
+bool cg_jit_add_object(cg_jit *j, const void *data, size_t len, char *err, size_t errlen)
+{
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data, len, "dlc-object");
+    /* The JIT owns buf from here, whatever the outcome. */
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), buf);
+    return take_error(e, "adding an object to the JIT", err, errlen);
+}
+
+void cg_jit_hash(cg_jit *j, sup_sha256_ctx *s)
+{
+    unsigned major, minor, patch;
+    LLVMGetVersion(&major, &minor, &patch);
+    sup_sha256_u64(s, (uint64_t)major << 32 | (uint64_t)minor << 16 | patch);
+    sup_sha256_str(s, j->triple);
+    sup_sha256_str(s, j->cpu);
+    sup_sha256_str(s, j->features);
+    sup_sha256_str(s, j->layout);
 }

@@ -1,8 +1,11 @@
 /* The CPU backend's LLVM plumbing: one target machine for the host (or a named CPU), modules
  * built in its context, LLVM's O3 pipeline run *with* that target machine (without it nothing
- * vectorizes), ORC LLJIT to run them, and textual LLVM IR / assembly for --emit. */
+ * vectorizes), ORC LLJIT to run them (as IR modules, or as the object files the compile cache keeps),
+ * and textual LLVM IR / assembly for --emit. */
 #ifndef DLC_CODEGEN_CPU_JIT_H
 #define DLC_CODEGEN_CPU_JIT_H
+
+#include "support/sha256.h"
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
@@ -32,8 +35,19 @@ void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errlen);
 /* Makes a function of this process callable from JIT'd code under `name`. */
 bool cg_jit_define(cg_jit *j, const char *name, void *addr, char *err, size_t errlen);
 
-/* Writes m as a relocatable, position-independent object file for the JIT's CPU (AOT output). */
-bool  cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, const char *path, char *err, size_t errlen);
+/* m as a relocatable, position-independent object file for the JIT's CPU, in memory: *data is
+ * sup_malloc'd (the caller sup_frees), *len its size. `for_jit`: for cg_jit_add_object, in the
+ * code model ORC gives the IR modules it compiles (large on x86-64: the code of a fused
+ * attention ran 25% slower in the small one); else for linking into a library (small). */
+bool  cg_jit_emit_object(cg_jit *j, LLVMModuleRef m, bool for_jit, void **data, size_t *len, char *err,
+                         size_t errlen);
+/* Links an object file made by cg_jit_emit_object for the JIT (perhaps by another process, read
+ * back from the compile cache) into the JIT; its symbols are then found by cg_jit_lookup. The
+ * bytes are copied. */
+bool  cg_jit_add_object(cg_jit *j, const void *data, size_t len, char *err, size_t errlen);
+/* Adds to a compile-cache key what code made by j depends on besides the module: LLVM's
+ * version, the target triple, the CPU and its features. */
+void  cg_jit_hash(cg_jit *j, sup_sha256_ctx *s);
 
 /* The module as text: LLVM IR or this CPU's assembly (malloc'd, caller frees). */
 char *cg_jit_print_ir(LLVMModuleRef m);

@@ -2,6 +2,7 @@
 # Each test is a file with `// RUN:` lines; FileCheck checks the output.
 import ctypes.util
 import os
+import shutil
 import subprocess
 import lit.formats
 
@@ -26,6 +27,11 @@ config.environment["PATH"] = os.pathsep.join(
 for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "HOME", "TMPDIR"):
     if var in os.environ:
         config.environment[var] = os.environ[var]
+# The compile cache (docs/codegen.md): the suite's own, emptied at each run, never the user's
+# ~/.cache/dlc. Tests of the cache itself name theirs with --cache-dir.
+cache_home = os.path.join(config.test_exec_root, "xdg-cache")
+shutil.rmtree(cache_home, ignore_errors=True)
+config.environment["XDG_CACHE_HOME"] = cache_home
 
 
 # GPU tests say `REQUIRES: gpu`: they run only where the CUDA driver loads and sees a device.
