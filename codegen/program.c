@@ -105,6 +105,12 @@ static bool native_reduce(const dl_op *op)
 }
 
 /* A convolution or 2-D pooling the conv kernels take (codegen/cpu/conv.c): every operand f32. */
+static bool native_scatter(const dl_op *op)
+{
+    return op->code == DL_OP_SCATTER_ADD && op->in[0]->type.dtype == DL_F32 && op->in[2]->type.dtype == DL_F32 &&
+           (op->in[1]->type.dtype == DL_I64 || op->in[1]->type.dtype == DL_I32);
+}
+
 static bool native_conv(const dl_op *op)
 {
     switch (op->code) {
@@ -288,7 +294,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
                                  : native_matmul(op) ? CG_K_MATMUL
                                  : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
                                  : native_index(op) ? CG_K_INDEX
-                                 : native_attention(op) ? CG_K_ATTENTION : CG_K_REF,
+                                 : native_attention(op) ? CG_K_ATTENTION
+                                 : native_scatter(op) ? CG_K_SCATTER : CG_K_REF,
                          .nops = 1};
         k->ops = SUP_NEWN(a, dl_op *, 1);
         k->ops[0] = op;

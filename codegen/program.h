@@ -19,6 +19,7 @@ typedef enum {
     CG_K_VIEW,          /* reshape, flatten, squeeze, unsqueeze: the result is the input's buffer */
     CG_K_INDEX,         /* gather, index_select, embedding, one_hot: reads through an index tensor */
     CG_K_ATTENTION,     /* scaled_dot_product_attention, fused: scores never reach memory */
+    CG_K_SCATTER,       /* an f32 scatter_add, in C (codegen/cpu/scatter.c) */
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;
 

@@ -28,6 +28,8 @@ typedef struct entry {
     int         nsyms;
     const char *syms[CG_AOT_MAX_SYMS];
     int         rng;              /* the RNG key argument, or -1 */
+    void       *outs[CG_AOT_MAX_RESULTS];  /* the results' storage when all are static (the
+                                            * training step's scalars): no allocation per call */
 } entry;
 
 struct cg_aot_model {
@@ -167,6 +169,20 @@ static int make_entry(cg_aot_model *m, entry *e, const char *name)
         for (int64_t k = 0; k < m->d->nkernels && !fns[i]; k++)
             if (!strcmp(m->d->knames[k], kn))
                 fns[i] = m->d->kfns[k];
+    }
+    bool fixed = e->f->nresults <= CG_AOT_MAX_RESULTS;
+    const dl_op *ret = e->f->last;
+    for (int r = 0; fixed && r < e->f->nresults; r++)
+        fixed = ir_type_is_static(&ret->in[r]->type);
+    for (int r = 0; fixed && r < e->f->nresults; r++) {
+        const dl_type *t = &ret->in[r]->type;
+        int64_t n = ir_dtype_size(t->dtype);
+        for (int d = 0; d < t->rank; d++)
+            n *= t->dim[d].c;
+        if (!(e->outs[r] = calloc(1, (size_t)(n ? n : 1)))) {
+            free(fns);
+            return fail(m, CG_AOT_ERR_MEMORY, "out of memory");
+        }
     }
     char err[512];
     e->exec = cg_exec_create(e->prog, fns, m->gemm, m->pool, err, sizeof err);
@@ -424,6 +440,8 @@ void cg_aot_destroy(cg_aot_model *m)
     for (int i = 0; i < 2; i++) {
         cg_exec_destroy(es[i]->exec);
         free(es[i]->args);
+        for (int r = 0; r < CG_AOT_MAX_RESULTS; r++)
+            free(es[i]->outs[r]);
     }
     cg_gemm_destroy(m->gemm);
     rt_pool_destroy(m->pool);
@@ -513,16 +531,13 @@ int cg_aot_train_step(cg_aot_model *m, const int64_t *syms, const void *const *i
     if (rc == CG_AOT_OK && !loss)
         rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step: loss is a null pointer");
     cg_tensor res[CG_AOT_MAX_RESULTS];
-    if (rc == CG_AOT_OK && e->f->nresults > CG_AOT_MAX_RESULTS)
-        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step has more than %d results", CG_AOT_MAX_RESULTS);
+    if (rc == CG_AOT_OK && (e->f->nresults > CG_AOT_MAX_RESULTS || !e->outs[0]))
+        rc = fail(m, CG_AOT_ERR_ARGUMENT, "@train_step's results are not %d scalars", CG_AOT_MAX_RESULTS);
     if (rc == CG_AOT_OK)
-        rc = run(m, e, res, NULL);
-    if (rc != CG_AOT_OK)
-        return rc;
-    memcpy(loss, res[0].data, (size_t)ir_dtype_size(res[0].type.dtype));
-    for (int r = 0; r < e->f->nresults; r++)
-        cg_tensor_free(&res[r]);
-    return CG_AOT_OK;
+        rc = run(m, e, res, e->outs);
+    if (rc == CG_AOT_OK)
+        memcpy(loss, e->outs[0], (size_t)ir_dtype_size(res[0].type.dtype));
+    return rc;
 }
 
 /* ---- DLPack ------------------------------------------------------------------------------ */

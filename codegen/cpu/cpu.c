@@ -97,7 +97,7 @@ void cg_cpu_stats(const cg_cpu *p, double *seconds, int *elementwise, int *matmu
         cg_kernel_kind k = p->prog->kernels[i].kind;
         if (k != CG_K_VIEW)
             ++*(k == CG_K_ELEMENTWISE ? elementwise : k == CG_K_MATMUL || k == CG_K_CONV || k == CG_K_ATTENTION ? matmul :
-                   k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX ? reduce : reference);
+                   k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX || k == CG_K_SCATTER ? reduce : reference);
     }
 }
 
@@ -247,6 +247,8 @@ sup_cache_outcome cg_cpu_cache_outcome(const cg_cpu *p) { return p->cache; }
 
 bool cg_cpu_profile(cg_cpu *p) { return cg_exec_profile(p->exec); }
 
+const cg_exec *cg_cpu_exec(const cg_cpu *p) { return p->exec; }
+
 void cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top) { cg_exec_profile_report(p->exec, out, top); }
 
 void cg_cpu_destroy(cg_cpu *p)
@@ -286,7 +288,7 @@ char *cg_cpu_text(const dl_func *f, bool fuse, bool assembly, char *err, size_t 
         static const char *const kinds[] = {
             [CG_K_ELEMENTWISE] = "elementwise", [CG_K_MATMUL] = "matmul", [CG_K_REDUCE] = "reduce",
             [CG_K_CONV] = "conv", [CG_K_COPY] = "copy", [CG_K_VIEW] = "view", [CG_K_INDEX] = "index",
-            [CG_K_ATTENTION] = "attention", [CG_K_REF] = "reference"};
+            [CG_K_ATTENTION] = "attention", [CG_K_SCATTER] = "scatter", [CG_K_REF] = "reference"};
         int id = 0;
         for (dl_op *op = f->first; op; op = op->next)
             for (int r = 0; r < op->nres; r++)

@@ -35,6 +35,9 @@ bool    cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, si
 bool    cg_cpu_profile(cg_cpu *p);
 void    cg_cpu_profile_report(const cg_cpu *p, FILE *out, int top);
 
+/* The executor running the compiled function (its memory plan, for --report). */
+const struct cg_exec *cg_cpu_exec(const cg_cpu *p);
+
 /* Whether kernels of kind k are compiled to code (the others run C: gemm, conv, the reference). */
 bool    cg_cpu_compiled_kind(cg_kernel_kind k);
 /* Adds the code of every compiled kernel of prog to m, unoptimized, named as the kernels are. */

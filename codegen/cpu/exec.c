@@ -1,8 +1,12 @@
-/* Running a planned function over compiled kernels (see exec.h). Every op result gets its own
- * buffer for the call (planning memory comes with the -O modes); views share their operand's. */
+/* Running a planned function over compiled kernels (see exec.h). Values live in one arena laid
+ * out by the memory plan (codegen/memplan.c): placed again only when the symbols change, grown
+ * only when a placement needs more, so a call with the shapes of an earlier one allocates
+ * nothing but what reference and convolution kernels take for scratch. */
 #include "codegen/cpu/exec.h"
 
 #include "codegen/cpu/conv.h"
+#include "codegen/cpu/scatter.h"
+#include "codegen/memplan.h"
 #include "runtime/pool.h"
 
 #include <stdio.h>
@@ -18,6 +22,14 @@ struct cg_exec {
     cg_gemm          *gemm;         /* matrix products (borrowed) */
     rt_pool          *pool;         /* the threads kernels split their work across */
     bool              own_pool;
+    cg_memplan       *mp;
+    void            **bufs;         /* per value: where it lives in this call */
+    int64_t          *bytes;        /* per value with a slot: its size in this call */
+    int64_t           placed[256];  /* the symbols the plan was last placed for */
+    bool              is_placed;
+    char             *arena;
+    int64_t           arena_bytes;
+    int64_t           arena_grows;  /* how often the arena was (re)allocated */
     /* --profile: per kernel, seconds and calls; buffer bytes of the last call; calls in all. */
     double           *ktime;
     int64_t          *kcalls;
@@ -37,7 +49,9 @@ cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gem
     p->nbufs = cg_program_nbuffers(prog->f);
     p->fns = calloc((size_t)prog->nkernels + 1, sizeof *p->fns);
     p->unwritten = calloc((size_t)p->nbufs + 1, sizeof *p->unwritten);
-    if (!p->fns || !p->unwritten) {
+    p->bufs = calloc((size_t)p->nbufs + 1, sizeof *p->bufs);
+    p->bytes = calloc((size_t)p->nbufs + 1, sizeof *p->bytes);
+    if (!p->fns || !p->unwritten || !p->bufs || !p->bytes) {
         snprintf(err, errlen, "out of memory");
         cg_exec_destroy(p);
         return NULL;
@@ -55,6 +69,11 @@ cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gem
             cg_exec_destroy(p);
             return NULL;
         }
+    }
+    if (!(p->mp = cg_memplan_create(prog, p->unwritten))) {
+        snprintf(err, errlen, "out of memory");
+        cg_exec_destroy(p);
+        return NULL;
     }
     if (split && !gemm) {
         snprintf(err, errlen, "matrix products without a gemm kernel");
@@ -79,6 +98,10 @@ void cg_exec_destroy(cg_exec *p)
         rt_pool_destroy(p->pool);
     free(p->fns);
     free(p->unwritten);
+    free(p->bufs);
+    free(p->bytes);
+    free(p->arena);
+    cg_memplan_destroy(p->mp);
     free(p->ktime);
     free(p->kcalls);
     free(p);
@@ -100,7 +123,7 @@ void cg_exec_profile_report(const cg_exec *p, FILE *out, int top)
     static const char *const kinds[] = {
         [CG_K_ELEMENTWISE] = "elementwise", [CG_K_MATMUL] = "matmul", [CG_K_REDUCE] = "reduce",
         [CG_K_CONV] = "conv", [CG_K_COPY] = "copy", [CG_K_VIEW] = "view", [CG_K_INDEX] = "index",
-        [CG_K_ATTENTION] = "attention", [CG_K_REF] = "reference"};
+        [CG_K_ATTENTION] = "attention", [CG_K_SCATTER] = "scatter", [CG_K_REF] = "reference"};
     int n = p->prog->nkernels, *order = malloc(sizeof *order * (size_t)(n + 1));
     if (!order)
         return;
@@ -303,8 +326,39 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
         out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
     if (k->kind == CG_K_CONV)
         return cg_conv_run(p->gemm, p->pool, op, in, out, err, errlen);
+    if (k->kind == CG_K_SCATTER)
+        return cg_scatter_run(op, in, out, err, errlen);
     return cg_ref_op(op, in, out, err, errlen);
 }
+
+/* Sizes for these symbols; the plan placed again when they changed; the arena grown to fit. */
+static bool place(cg_exec *p, const int64_t *syms)
+{
+    const dl_func *f = p->prog->f;
+    int nsyms = p->prog->nsyms;
+    if (p->is_placed && !memcmp(p->placed, syms, sizeof *syms * (size_t)nsyms))
+        return true;
+    for (dl_op *op = f->first; op; op = op->next)
+        for (int r = 0; r < op->nres; r++)
+            if (p->mp->def[op->res[r].id] >= 0) {
+                cg_tensor t = concrete(p, &op->res[r], NULL, syms);
+                p->bytes[op->res[r].id] = (int64_t)bytes_of(&t);
+            }
+    cg_memplan_place(p->mp, p->bytes);
+    if (p->mp->peak > p->arena_bytes) {
+        free(p->arena);
+        p->arena_bytes = 0;
+        if (!(p->arena = aligned_alloc(CG_MEM_ALIGN, (size_t)p->mp->peak)))
+            return p->is_placed = false;
+        p->arena_bytes = p->mp->peak;
+        p->arena_grows++;
+    }
+    memcpy(p->placed, syms, sizeof *syms * (size_t)nsyms);
+    return p->is_placed = true;
+}
+
+const cg_memplan *cg_exec_memplan(const cg_exec *p) { return p->mp; }
+int64_t cg_exec_arena_grows(const cg_exec *p) { return p->arena_grows; }
 
 bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *const *outs, char *err,
                  size_t errlen)
@@ -318,38 +372,25 @@ bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *co
         return false;
     const dl_func *f = p->prog->f;
     cg_program_nbuffers(f);
-    void **bufs = calloc((size_t)p->nbufs + 1, sizeof *bufs);
-    if (!bufs) {
-        snprintf(err, errlen, "out of memory");
+    if (!place(p, syms)) {
+        snprintf(err, errlen, "out of memory (an arena of %lld bytes)", (long long)p->mp->peak);
         return false;
     }
+    void **bufs = p->bufs;
     for (int a = 0; a < f->nargs; a++)
         bufs[a] = args[a].data;
-    bool ok = true;
-    int64_t bytes = 0;
-    /* Every op result gets its buffer up front (planning memory comes with the -O modes); a
-     * view shares its operand's; a transpose read in place by a matrix product has none. */
-    for (dl_op *op = f->first; op && ok; op = op->next)
-        for (int r = 0; r < op->nres && ok; r++) {
-            if (cg_program_is_view(op)) {
-                bufs[op->res[r].id] = bufs[op->in[0]->id];
-                continue;
-            }
-            if (p->unwritten[op->res[r].id])
-                continue;
-            cg_tensor t = concrete(p, &op->res[r], NULL, syms);
-            size_t n = bytes_of(&t);
-            bytes += (int64_t)n;
-            ok = (bufs[op->res[r].id] = malloc(n ? n : 1)) != NULL;
+    /* Op results: a slot in the arena, a view's operand's storage, or none (fused, unwritten). */
+    for (int id = f->nargs; id < p->nbufs; id++) {
+        int root = p->mp->root[id];
+        bufs[id] = p->mp->def[id] >= 0 ? p->arena + p->mp->offset[id] : root != id ? bufs[root] : NULL;
+    }
 #ifdef DLC_VERIFY_EACH
-            /* Every kernel writes all of its output: in test builds fresh buffers hold NaN
-             * patterns, so one that read before writing would show in the results. */
-            if (ok)
-                memset(bufs[op->res[r].id], 0xff, n);
+    /* Every kernel writes all of its output: in test builds the arena holds NaN patterns, so
+     * one that read before writing would show in the results. */
+    memset(p->arena, 0xff, (size_t)p->mp->peak);
 #endif
-        }
-    if (!ok)
-        snprintf(err, errlen, "out of memory");
+    bool ok = true;
+    int64_t bytes = p->mp->peak;
     p->buffer_bytes = bytes;
     p->runs++;
     for (int i = 0; ok && i < p->prog->nkernels; i++) {
@@ -377,10 +418,6 @@ bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *co
             cg_tensor t = concrete(p, op->in[1], NULL, syms);
             memmove(bufs[op->in[0]->id], bufs[op->in[1]->id], bytes_of(&t));
         }
-    for (dl_op *op = f->first; op; op = op->next)
-        for (int r = 0; r < op->nres && !cg_program_is_view(op); r++)
-            free(bufs[op->res[r].id]);
-    free(bufs);
     return ok;
 }
 

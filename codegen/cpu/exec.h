@@ -38,6 +38,11 @@ void     cg_exec_destroy(cg_exec *e);
 bool     cg_exec_run(cg_exec *e, const cg_tensor *args, cg_tensor *results, void *const *outs,
                      char *err, size_t errlen);
 
+/* The memory plan (lifetimes, and the offsets of the last call), for --report; and how often
+ * the arena has been allocated or grown (a second call with the same shapes adds none). */
+const struct cg_memplan *cg_exec_memplan(const cg_exec *e);
+int64_t  cg_exec_arena_grows(const cg_exec *e);
+
 /* --profile: time every kernel from now on (false when memory is short), then report the `top`
  * kernels by time, the share of each kind and the buffer bytes of a call. */
 bool     cg_exec_profile(cg_exec *e);
