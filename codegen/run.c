@@ -2,6 +2,9 @@
  * signature, running the entry, writing the results. */
 #include "codegen/run.h"
 
+#include "codegen/cpu/exec.h"
+#include "codegen/memplan.h"
+
 #include "codegen/cpu/cpu.h"
 #include "codegen/ref/interp.h"
 #include "passes/autodiff.h"
@@ -247,6 +250,8 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
                     "dlc: run         %8.3f ms\n", 1e3 * s, ne, nm, nd, nr, sup_cache_outcome_name(cg_cpu_cache_outcome(p)),
                     1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
         }
+        if (p && ok && o->report)
+            cg_memplan_print(stdout, cg_exec_memplan(cg_cpu_exec(p)));
         cg_cpu_destroy(p);
     }
     if (args && res && !ok && err[0])

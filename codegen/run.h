@@ -28,6 +28,7 @@ typedef struct cg_run_opts {
     bool                grad;      /* f went through the autodiff pass: its last results are the
                                     * gradients (pass_grad_wants order), written as grad_NAME.npy */
     const char         *cache_dir; /* the compile cache (support/cache.h), or NULL: none */
+    bool                report;    /* --report: print the memory plan of the run on stdout */
 } cg_run_opts;
 
 /* A parameter or buffer argument a of f: from `weights` (a safetensors file, by its path) when

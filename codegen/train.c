@@ -11,6 +11,8 @@
 #include "codegen/train.h"
 
 #include "codegen/cpu/cpu.h"
+#include "codegen/cpu/exec.h"
+#include "codegen/memplan.h"
 #include "codegen/progress.h"
 #include "codegen/run.h"
 #include "ir/train.h"
@@ -575,6 +577,8 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         if (ok && !o->quiet)
             fprintf(stderr, "dlc: saved %s\n", t->save);
     }
+    if (ok && o->report && tr.step.p)
+        cg_memplan_print(stdout, cg_exec_memplan(cg_cpu_exec(tr.step.p)));
     if (o->profile && tr.step.p) {
         cg_cpu_profile_report(tr.step.p, stderr, 15);
         cg_cpu_profile_report(tr.eval.p, stderr, 5);

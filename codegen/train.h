@@ -22,6 +22,7 @@ typedef struct cg_train_opts {
     int64_t     interrupt_after;   /* > 0: act as if Ctrl-C came after this many batches (tests) */
     bool        profile;           /* time every kernel; print the busiest at the end */
     const char *cache_dir;         /* the compile cache (support/cache.h), or NULL: none */
+    bool        report;            /* --report: print the step's memory plan on stdout at the end */
 } cg_train_opts;
 
 /* Builds the training step of m (which must hold a train block: m->train) and runs the block.

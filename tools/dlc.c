@@ -42,6 +42,8 @@ static void usage(FILE *out)
           "  --threads N           (run) worker threads (default: the CPUs this process may use)\n"
           "  --quiet               (run) no progress output\n"
           "  --profile             (run) time every kernel; print the busiest at the end\n"
+          "  --report              (run) print the memory plan: each kernel's slots in the arena,\n"
+          "                        what is freed where, the planned peak and what lives at it\n"
           "  --interrupt-after N   (run) stop as Ctrl-C does after N batches (for tests)\n"
           "  --seed N              seed of freshly initialised parameters (default the train block's, or 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
     const char *model = NULL, *cache_dir = NULL;
     bool external = false, no_cache = false;
     bool check = false, run = false, time_passes = false, grad = false, quiet = false, profile = false;
+    bool report = false;
     bool seed_set = false;
     const char *resume = NULL, *log = NULL;
     long long epochs = 0, steps = 0, threads = 0, interrupt_after = 0;
@@ -159,6 +162,8 @@ int main(int argc, char **argv)
             quiet = true;
         } else if (!strcmp(a, "--profile")) {
             profile = true;
+        } else if (!strcmp(a, "--report")) {
+            report = true;
         } else if (!strcmp(a, "--target") && has_value) {
             target = argv[++i];
         } else if (!strcmp(a, "-O0")) {
@@ -206,6 +211,8 @@ int main(int argc, char **argv)
         problem = "training runs on the CPU backend (--target cpu)";
     else if ((epochs || steps || resume || log || quiet || interrupt_after || profile) && !(run && !entry))
         problem = "--epochs, --steps, --resume, --log, --quiet and --profile go with 'dlc run FILE' (training)";
+    else if (report && (!run || !strcmp(target, "ref")))
+        problem = "--report goes with 'dlc run' on the CPU backend";
     else if (!run && !check && !emit && !aot_out)
         problem = "nothing to do: compile with -o libNAME.so, or use 'dlc check', --emit or 'dlc run'";
     else if (aot_out && (run || check || emit))
@@ -288,7 +295,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run && !entry) {
             cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
-                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile, cache};
+                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile, cache, report};
             bool interrupted = false;
             ok = cg_train_run(m, &to, &interrupted, diag);
             if (interrupted) {
@@ -299,7 +306,7 @@ int main(int argc, char **argv)
             }
         } else if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
-                              strcmp(mode, "0") != 0, time_passes, grad, cache};
+                              strcmp(mode, "0") != 0, time_passes, grad, cache, report};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);
