@@ -225,8 +225,10 @@ void cg_memplan_print(FILE *out, const cg_memplan *mp)
         for (int id = 0; id < mp->nbufs; id++) {
             if (mp->def[id] != i)
                 continue;
-            fprintf(out, "%s", any ? "; " : "  ");
-            fprintf(out, any ? "" : "%s: ", prog->kernels[i].name);
+            if (any)
+                fprintf(out, "; ");
+            else
+                fprintf(out, "  %s: ", prog->kernels[i].name);
             name(out, f, id);
             fprintf(out, " at %lld, %lld bytes", (long long)mp->offset[id], (long long)mp->size[id]);
             if (mp->inplace[id] >= 0) {

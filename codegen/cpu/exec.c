@@ -387,7 +387,8 @@ bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *co
 #ifdef DLC_VERIFY_EACH
     /* Every kernel writes all of its output: in test builds the arena holds NaN patterns, so
      * one that read before writing would show in the results. */
-    memset(p->arena, 0xff, (size_t)p->mp->peak);
+    if (p->arena)
+        memset(p->arena, 0xff, (size_t)p->mp->peak);
 #endif
     bool ok = true;
     int64_t bytes = p->mp->peak;
