@@ -246,13 +246,13 @@ static const char *path_of(const dl_func *f, int a)
 
 /* With accumulate = k > 1: each parameter's gradient is added to its grad_acc buffer, the update
  * uses the mean of the k micro-batches' gradients, and s->last says when a step ends. */
-static void accumulate(ts *s, const dl_func *f, const bool *wrt, dl_value **grads)
+static void accumulate(ts *s, const dl_func *f, int nargs, const bool *wrt, dl_value **grads)
 {
     dl_type scalar = {.dtype = DL_F64};
     int64_t k = s->t->accumulate;
     s->micro = state_arg(s, "train.micro", &scalar, "zeros()");
     s->last = bin(s, DL_OP_GE, s->micro, f64(s, (double)(k - 1)));
-    for (int a = 0; a < f->nargs; a++) {
+    for (int a = 0; a < nargs; a++) {
         if (!wrt[a])
             continue;
         char name[512];
@@ -267,10 +267,10 @@ static void accumulate(ts *s, const dl_func *f, const bool *wrt, dl_value **grad
 
 /* The gradients' global norm (f64), and clipping as torch.nn.utils.clip_grad_norm_ does:
  * g *= min(1, clip / (norm + 1e-6)). Returns the norm before clipping. */
-static dl_value *clip(ts *s, const dl_func *f, const bool *wrt, dl_value **grads)
+static dl_value *clip(ts *s, int nargs, const bool *wrt, dl_value **grads)
 {
     dl_value *sq = NULL;
-    for (int a = 0; a < f->nargs; a++)
+    for (int a = 0; a < nargs; a++)
         if (wrt[a]) {
             dl_value *g64 = dc_cast(&s->c, grads[a], DL_F64);
             dl_value *ss = dc_reduce(&s->c, DL_OP_SUM, mul(s, g64, g64), -1, NULL, false);
@@ -280,7 +280,7 @@ static dl_value *clip(ts *s, const dl_func *f, const bool *wrt, dl_value **grads
     if (s->t->clip_grad > 0) {
         dl_value *coef = dvd(s, f64(s, s->t->clip_grad), add(s, norm, f64(s, 1e-6)));
         coef = bin(s, DL_OP_MINIMUM, coef, f64(s, 1));
-        for (int a = 0; a < f->nargs; a++)
+        for (int a = 0; a < nargs; a++)
             if (wrt[a])
                 grads[a] = mul(s, grads[a], as(s, coef, grads[a]));
     }
@@ -316,9 +316,10 @@ bool pass_train_step(dl_module *m, dl_diag *diag)
     s.step = state_arg(&s, "train.step", &scalar, "zeros()");
     s.lr_scale = state_arg(&s, "train.lr_scale", &scalar, "ones()");
     s.total = state_arg(&s, "train.total", &scalar, "ones()");
+    /* wrt and grads cover the arguments @loss had: the state arguments come after them. */
     if (t->accumulate > 1)
-        accumulate(&s, f, wrt, grads);
-    dl_value *norm = clip(&s, f, wrt, grads);
+        accumulate(&s, f, nargs, wrt, grads);
+    dl_value *norm = clip(&s, nargs, wrt, grads);
     dl_value *lr = schedule(&s);
     dl_value *tnum = add(&s, s.step, f64(&s, 1));
     for (int a = 0; a < nargs; a++)
