@@ -42,6 +42,10 @@ CPU on average, keeping the least disturbed try. Waiting and measuring again spe
 BENCH_WAIT_S seconds in all (default 300; a quiet machine needs none of it and the whole run takes
 about 4 minutes). Rows still above 0.1 CPU are starred in the table.
 
+Compile times: for each -O mode dlc accepts, the forward alone (`--model "Name()"`) and the train
+block's library, cold (--no-cache when dlc has a cache), and the latter once more into a fresh
+--cache-dir, twice, the second time being a cache hit.
+
 Last, `dlc run M.dl --steps 20 --profile --threads T` profiles each training step (per-kernel
 times, WORK_DIR/profile_M_Tt.txt); the report prints the time per kind of kernel.
 
@@ -346,27 +350,16 @@ def main_driver(dlc, work):
         np.save(os.path.join(work, f"{name}_x.npy"), x)
         np.save(os.path.join(work, f"{name}_y.npy"), y)
         weights = {k: v.numpy() for k, v in make(name).state_dict().items()}
-        if name == "block":                        # block_pad.dl's two buffers (ignored by block.dl)
-            weights.update(pad0=np.zeros(1, np.float32), pad1=np.zeros(1, np.float32))
         save_safetensors(os.path.join(work, f"{name}.safetensors"), weights)
-        for f in (f"{name}.dl", f"{name}_pad.dl"):
-            if os.path.exists(os.path.join(ROOT, "bench/models", f)):
-                shutil.copy(os.path.join(ROOT, "bench/models", f), work)
+        shutil.copy(os.path.join(ROOT, "bench/models", f"{name}.dl"), work)
 
         # The library the benchmark times: -O default. Then compile times of every mode dlc has.
         lib = os.path.join(work, f"lib{name}.so")
         chosen = os.path.join(work, f"{name}.dl")
         p, wall, llvm = compile_lib(dlc, chosen, lib, "-O default", [], flags)
-        if p.returncode and os.path.exists(os.path.join(work, f"{name}_pad.dl")):
-            err = (p.stderr.strip().splitlines() or ["(no message)"])[-1]
-            notes.append(f"{name}: `dlc {name}.dl -o lib{name}.so` failed, exit {p.returncode} "
-                         f"({'SIGSEGV' if p.returncode in (-11, 139) else err}); timed "
-                         f"{name}_pad.dl instead (bench/models/{name}_pad.dl says why)")
-            print("NOTE: " + notes[-1], flush=True)
-            chosen = os.path.join(work, f"{name}_pad.dl")
-            p, wall, llvm = compile_lib(dlc, chosen, lib, "-O default", [], flags)
         if p.returncode:
-            sys.exit(f"dlc {chosen} -o {lib}: exit {p.returncode}\n{p.stderr}")
+            sys.exit(f"dlc {chosen} -o {lib}: exit {p.returncode}"
+                     f"{' (SIGSEGV)' if p.returncode == -11 else ''}\n{p.stderr}")
         src[name] = chosen
         for mode in MODES:
             quiet.wait()
@@ -384,7 +377,18 @@ def main_driver(dlc, work):
             if "train_step(" in open(os.path.join(work, f"lib{name}_fwd.h")).read():
                 notes.append(f"{name}: the forward-only library has a training step too: its "
                              "compile time is not the forward's alone")
-            compile_rows.append((name, mode, fwall, fllvm, twall, tllvm))
+            cached = float("nan")
+            if flags:                              # dlc has a compile cache: a fresh one, twice
+                cache = os.path.join(work, "cache")
+                shutil.rmtree(cache, ignore_errors=True)
+                for _ in range(2):
+                    c, cached, _ = compile_lib(dlc, chosen, os.path.join(work, f"lib{name}_m.so"),
+                                               mode, ["--cache-dir", cache], [])
+                if c.returncode:
+                    notes.append(f"{name} {mode}: compile with --cache-dir failed: "
+                                 f"{c.stderr.strip()[-300:]}")
+                    cached = float("nan")
+            compile_rows.append((name, mode, fwall, fllvm, twall, tllvm, cached))
 
     harness = os.path.join(work, "bench_models")
     sh(["cc", "-O2", "-I" + ROOT, "-o", harness, os.path.join(ROOT, "bench/models.c"), "-ldl"])
@@ -422,7 +426,7 @@ def main_driver(dlc, work):
     for threads in (1, 2):
         for name in MODELS:
             p = sh([dlc, "run", src[name], "--steps", "20", "--profile", "--quiet", "--threads",
-                    str(threads)], check=False)
+                    str(threads)] + flags, check=False)
             with open(os.path.join(work, f"profile_{name}_{threads}t.txt"), "w") as f:
                 f.write(p.stdout + p.stderr)
             text = p.stdout + p.stderr
@@ -470,11 +474,13 @@ def report(results, compile_rows, notes, flags, profiles):
         print(f"  {name:<6} forward {t['forward_diff']:.2e} ({t['forward_max']:.3g}); losses dlc "
               + " ".join(f"{v:.6f}" for v in d["losses"]) + ", torch "
               + " ".join(f"{v:.6f}" for v in t["losses"]))
-    print(f"\ndlc compile time, seconds of wall clock (LLVM's share in parentheses){', --no-cache' if flags else ''}:")
-    print("| model | mode | forward only (`--model \"Name()\"`) | forward + train_step (train block) |")
-    print("| --- | --- | ---: | ---: |")
-    for name, mode, fw, fl, tw, tl in compile_rows:
-        print(f"| {name} | `{mode}` | {fw:.2f} ({fl:.2f}) | {tw:.2f} ({tl:.2f}) |")
+    print(f"\ndlc compile time, seconds of wall clock (LLVM's share in parentheses){', --no-cache' if flags else ''}"
+          "; the last column: the train block's library compiled a second time with a compile cache:")
+    print("| model | mode | forward only (`--model \"Name()\"`) | forward + train_step (train block) | "
+          "the same, cached |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name, mode, fw, fl, tw, tl, cached in compile_rows:
+        print(f"| {name} | `{mode}` | {fw:.2f} ({fl:.2f}) | {tw:.2f} ({tl:.2f}) | {cached:.3f} |")
     print("\ndlc's training step by kind of kernel (`dlc run --profile`, 20 steps; the kernels in "
           "WORK_DIR/profile_*.txt):")
     for (name, threads), kinds in profiles.items():
