@@ -236,7 +236,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
     if (ok && o->reference)
         ok = cg_ref_run(f, args, res, err, sizeof err);
     else if (ok) {
-        cg_cpu *p = cg_cpu_compile_cached(f, o->fuse, o->cache_dir, err, sizeof err);
+        cg_cpu *p = cg_cpu_compile_cached(f, cg_mode_fuses(o->mode), o->cache_dir, err, sizeof err);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ok = p && cg_cpu_run(p, args, res, err, sizeof err);

@@ -6,6 +6,7 @@
 #ifndef DLC_CODEGEN_RUN_H
 #define DLC_CODEGEN_RUN_H
 
+#include "codegen/mode.h"
 #include "codegen/ref/interp.h"
 #include "ir/ir.h"
 
@@ -23,7 +24,8 @@ typedef struct cg_run_opts {
     const char         *weights;   /* NULL: initialise parameters from their initializers */
     uint64_t            seed;
     bool                reference; /* run on the reference interpreter instead of the CPU backend */
-    bool                fuse;      /* CPU backend: fuse elementwise chains (false for -O0) */
+    cg_mode             mode;      /* -O: the CPU backend's pipeline and code generation */
+    const char         *print_after; /* --print-after=PASS,...: print the IR after these passes */
     bool                time;      /* print compile and run times on stderr (--time-passes) */
     bool                grad;      /* f went through the autodiff pass: its last results are the
                                     * gradients (pass_grad_wants order), written as grad_NAME.npy */

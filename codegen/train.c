@@ -243,7 +243,7 @@ static bool compile(trainer *tr, compiled *c, const char *name)
     c->f = ir_func_find(tr->m, name);
     SUP_ASSERT(c->f);
     char err[600];
-    c->p = cg_cpu_compile_cached(c->f, tr->o->fuse, tr->o->cache_dir, err, sizeof err);
+    c->p = cg_cpu_compile_cached(c->f, cg_mode_fuses(tr->o->mode), tr->o->cache_dir, err, sizeof err);
     if (!c->p)
         return fail(tr, "@%s: %s", name, err);
     if (tr->o->time) {
@@ -547,10 +547,8 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     /* The step, then the same optimizations as every compiled function. */
-    dl_pass_opts popts = {.time_passes = o->time};
-    bool ok = pass_train_step(m, diag) &&
-              pass_run_pipeline(m, o->fuse ? "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce"
-                                           : "decompose", &popts, diag);
+    dl_pass_opts popts = {.time_passes = o->time, .print_after = o->print_after};
+    bool ok = pass_train_step(m, diag) && cg_mode_optimize(m, o->mode, true, &popts, diag);
     ok = ok && load_data(&tr) && compile(&tr, &tr.step, "train_step") && compile(&tr, &tr.eval, "evaluate");
     ok = ok && check_samples(&tr, &tr.data, t->data.path) &&
          (!tr.has_vdata || check_samples(&tr, &tr.vdata, t->valid_data.path));

@@ -4,6 +4,7 @@
 #ifndef DLC_CODEGEN_TRAIN_H
 #define DLC_CODEGEN_TRAIN_H
 
+#include "codegen/mode.h"
 #include "ir/ir.h"
 #include "ir/train.h"
 
@@ -17,7 +18,8 @@ typedef struct cg_train_opts {
     const char *log;               /* JSON lines, one object per step and per epoch, or NULL */
     const char *weights;           /* initial parameters (safetensors), or NULL: initializers */
     bool        quiet;             /* no progress output */
-    bool        fuse;              /* false for -O0 */
+    cg_mode     mode;              /* -O: the pipeline and code generation */
+    const char *print_after;       /* --print-after=PASS,...: print the IR after these passes */
     bool        time;              /* --time-passes */
     int64_t     interrupt_after;   /* > 0: act as if Ctrl-C came after this many batches (tests) */
     bool        profile;           /* time every kernel; print the busiest at the end */

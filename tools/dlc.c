@@ -48,7 +48,9 @@ static void usage(FILE *out)
           "  --seed N              seed of freshly initialised parameters (default the train block's, or 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
           "                        interpreter\n"
-          "  -O0 | -O default      compile mode (ir-opt: -O0 runs no passes)\n"
+          "  -O0 | -O MODE         compile mode: default, reduce-overhead, max-autotune (-O0: no\n"
+          "                        passes, one kernel per op); docs/modes.md\n"
+          "  --print-after=PASS[,PASS...]  print the IR after each run of these passes\n"
           "  --cache-dir DIR       (run, -o) the compile cache: compiled code is kept there and reused\n"
           "                        when the same model is compiled again (default $XDG_CACHE_HOME/dlc,\n"
           "                        else ~/.cache/dlc)\n"
@@ -87,9 +89,9 @@ static bool compile_aot(cg_aot_opts *o, dl_diag *diag)
 
 int main(int argc, char **argv)
 {
-    const char *input = NULL, *emit = NULL, *mode = "default", *entry = NULL;
+    const char *input = NULL, *emit = NULL, *mode_name = "default", *entry = NULL;
     const char *output = NULL, *weights = NULL, *target = "auto", *aot_out = NULL, *cpu = NULL;
-    const char *model = NULL, *cache_dir = NULL;
+    const char *model = NULL, *cache_dir = NULL, *print_after = NULL;
     bool external = false, no_cache = false;
     bool check = false, run = false, time_passes = false, grad = false, quiet = false, profile = false;
     bool report = false;
@@ -167,9 +169,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--target") && has_value) {
             target = argv[++i];
         } else if (!strcmp(a, "-O0")) {
-            mode = "0";
+            mode_name = "0";
         } else if (!strcmp(a, "-O") && has_value) {
-            mode = argv[++i];
+            mode_name = argv[++i];
+        } else if (!strncmp(a, "--print-after=", 14) && a[14]) {
+            print_after = a + 14;
         } else if (!strcmp(a, "--grad")) {
             grad = true;
         } else if (!strcmp(a, "--cache-dir") && has_value) {
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
     for (size_t k = 0; emit && k < sizeof kinds / sizeof *kinds; k++)
         known |= !strcmp(emit, kinds[k]);
     const char *problem = NULL;
+    cg_mode mode = CG_MODE_DEFAULT;
     if (!input)
         problem = "no input file";
     else if (!known)
@@ -201,8 +206,8 @@ int main(int argc, char **argv)
         problem = "--target cuda: the CUDA backend comes in a later version";
     else if (strcmp(target, "cpu") && strcmp(target, "ref") && strcmp(target, "auto"))
         problem = "unknown --target (cpu, ref, auto)";
-    else if (strcmp(mode, "0") && strcmp(mode, "default"))
-        problem = "unknown compile mode (-O0 or -O default)";
+    else if (!cg_mode_parse(mode_name, &mode))
+        problem = "unknown compile mode (-O0, or -O default, reduce-overhead or max-autotune)";
     else if (run && entry && !output)
         problem = "dlc run --entry needs --output DIR";
     else if (run && !entry && (output || ninputs || grad))
@@ -249,14 +254,14 @@ int main(int argc, char **argv)
     } else if (emit && !strcmp(emit, "ast")) {
         ok = fe_emit_ast(input, stdout, diag);
     } else if (aot_out || (emit && !strcmp(emit, "header"))) {
-        cg_aot_opts ao = {aot_out, model, input, cpu, weights, external, strcmp(mode, "0") != 0, seed_set, seed,
-                          time_passes, cache};
+        cg_aot_opts ao = {aot_out, model, input, cpu, weights, external, mode, print_after, seed_set,
+                          seed, time_passes, cache};
         ok = compile_aot(&ao, diag);
     } else {
         dl_module *m = fe_compile(input, entry, diag);
         ok = m != NULL;
         if (ok && grad) {
-            dl_pass_opts popts = {.time_passes = time_passes};
+            dl_pass_opts popts = {.time_passes = time_passes, .print_after = print_after};
             ok = pass_run_pipeline(m, "autodiff", &popts, diag);
         }
         bool native = emit && (!strcmp(emit, "llvm") || !strcmp(emit, "asm"));
@@ -266,23 +271,18 @@ int main(int argc, char **argv)
             snprintf(buf, sizeof buf, "%lld", threads);
             setenv("DLC_NUM_THREADS", buf, 1);
         }
-        if (ok && !training && (run || native || (emit && !strcmp(emit, "ir-opt"))) && strcmp(mode, "0")) {
-            dl_pass_opts popts = {.time_passes = time_passes};
-            ok = pass_run_pipeline(m, "fold,simplify,cse,dce", &popts, diag);
-        }
-        /* Code generation works on primitives: composite ops are decomposed (the reference
-         * interpreter, the oracle, runs them as written). */
-        if (ok && !training && (native || (run && strcmp(target, "ref")))) {
-            dl_pass_opts popts = {.time_passes = time_passes};
-            ok = pass_run_pipeline(m, strcmp(mode, "0") ? "decompose,fold,simplify,cse,dce" : "decompose",
-                                   &popts, diag);
-        }
+        /* Code generation works on primitives: composite ops are decomposed and fused (the
+         * reference interpreter, the oracle, runs them as written after the graph passes). */
+        dl_pass_opts popts = {.time_passes = time_passes, .print_after = print_after};
+        bool codegen = native || (run && strcmp(target, "ref")) || (emit && !strcmp(emit, "dot"));
+        if (ok && !training && (run || codegen || (emit && !strcmp(emit, "ir-opt"))))
+            ok = cg_mode_optimize(m, mode, !training && codegen, &popts, diag);
         if (ok && emit && !strcmp(emit, "dot"))
             ir_print_dot(stdout, m);
         else if (ok && native) {
             for (const dl_func *f = m->first; f && ok; f = f->next) {
                 char err[512];
-                char *text = cg_cpu_text(f, strcmp(mode, "0") != 0, !strcmp(emit, "asm"), err, sizeof err);
+                char *text = cg_cpu_text(f, cg_mode_fuses(mode), !strcmp(emit, "asm"), err, sizeof err);
                 if (!text) {
                     sup_diag_error(diag, (dl_loc){0}, "@%s: %s", f->name, err);
                     ok = false;
@@ -295,7 +295,7 @@ int main(int argc, char **argv)
             ir_print(stdout, m);
         if (ok && run && !entry) {
             cg_train_opts to = {epochs, steps, seed_set, seed, resume, log, weights, quiet,
-                                strcmp(mode, "0") != 0, time_passes, interrupt_after, profile, cache, report};
+                                mode, print_after, time_passes, interrupt_after, profile, cache, report};
             bool interrupted = false;
             ok = cg_train_run(m, &to, &interrupted, diag);
             if (interrupted) {
@@ -306,7 +306,7 @@ int main(int argc, char **argv)
             }
         } else if (ok && run) {
             cg_run_opts ro = {ninputs, inputs, output, weights, seed, !strcmp(target, "ref"),
-                              strcmp(mode, "0") != 0, time_passes, grad, cache, report};
+                              mode, print_after, time_passes, grad, cache, report};
             ok = cg_run_entry(m->first, &ro, diag);
         }
         ir_module_destroy(m);

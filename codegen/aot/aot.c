@@ -141,7 +141,7 @@ static bool prefix_of(const char *model, char *out, size_t n, dl_diag *diag)
  * a batch with training = false. */
 static bool prepare(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
 {
-    dl_pass_opts popts = {.time_passes = o->time};
+    dl_pass_opts popts = {.time_passes = o->time, .print_after = o->print_after};
     if (m->train) {
         if (o->seed_set)
             m->train->seed = o->seed;
@@ -152,8 +152,7 @@ static bool prepare(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
         sup_diag_error(diag, (dl_loc){0}, "nothing to compile: the module has no @forward");
         return false;
     }
-    return pass_run_pipeline(m, o->fuse ? "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce" : "decompose",
-                             &popts, diag);
+    return cg_mode_optimize(m, o->mode, true, &popts, diag);
 }
 
 /* @forward and @train_step as text, parsed again: the library plans what it parses, so the
@@ -340,7 +339,7 @@ static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights
         const_bytes(g, "weights", weights, wlen, 64),
         i64c(g, (int64_t)wlen),
         i64c(g, o->external),
-        i64c(g, o->fuse),
+        i64c(g, cg_mode_fuses(o->mode)),
         names,
         fns,
         i64c(g, nk),
@@ -514,7 +513,7 @@ static void object_key(gen *g, const char *ir, size_t ir_len, const void *weight
         sup_sha256_u64(&h, (uint64_t)(int64_t)v[i]);
     sup_sha256_str(&h, g->prefix);
     sup_sha256_u64(&h, o->external);
-    sup_sha256_u64(&h, o->fuse);
+    sup_sha256_u64(&h, (uint64_t)o->mode);
     sup_sha256_u64(&h, seed);
     sup_sha256_u64(&h, (uint64_t)batches);
     sup_sha256_field(&h, ir, ir_len);
@@ -543,7 +542,7 @@ static bool emit_object(gen *g, const dl_module *lib, const char *ir, size_t ir_
     bool ok = names && fns;
     if (!ok)
         snprintf(err, errlen, "out of memory");
-    ok = ok && emit_kernels(g, lib, o->fuse, &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, errlen);
+    ok = ok && emit_kernels(g, lib, cg_mode_fuses(o->mode), &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, errlen);
     if (ok) {
         emit_desc(g, ir, ir_len, weights, wlen, o, const_array(g, "knames", names, (unsigned)nk),
                   const_array(g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches);

@@ -6,6 +6,7 @@
 #ifndef DLC_CODEGEN_AOT_AOT_H
 #define DLC_CODEGEN_AOT_AOT_H
 
+#include "codegen/mode.h"
 #include "ir/ir.h"
 
 #include <stdint.h>
@@ -18,7 +19,8 @@ typedef struct cg_aot_opts {
     const char *cpu;          /* LLVM CPU name; NULL: this machine */
     const char *weights;      /* --weights FILE.safetensors, or NULL: the initializers */
     bool        external;     /* --external-weights: the model's weights are read at create */
-    bool        fuse;         /* false for -O0 */
+    cg_mode     mode;         /* -O: the pipeline and code generation */
+    const char *print_after;  /* --print-after=PASS,...: print the IR after these passes */
     bool        seed_set;
     uint64_t    seed;
     bool        time;         /* --time-passes: print how long each stage took */
