@@ -358,6 +358,7 @@ static bool place(cg_exec *p, const int64_t *syms)
 }
 
 const cg_memplan *cg_exec_memplan(const cg_exec *p) { return p->mp; }
+const int64_t *cg_exec_syms(const cg_exec *p) { return p->is_placed ? p->placed : NULL; }
 int64_t cg_exec_arena_grows(const cg_exec *p) { return p->arena_grows; }
 
 bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *const *outs, char *err,

@@ -41,6 +41,8 @@ bool     cg_exec_run(cg_exec *e, const cg_tensor *args, cg_tensor *results, void
 /* The memory plan (lifetimes, and the offsets of the last call), for --report; and how often
  * the arena has been allocated or grown (a second call with the same shapes adds none). */
 const struct cg_memplan *cg_exec_memplan(const cg_exec *e);
+/* The symbols' values the plan was last placed for (prog->syms' order), NULL before any call. */
+const int64_t *cg_exec_syms(const cg_exec *e);
 int64_t  cg_exec_arena_grows(const cg_exec *e);
 
 /* --profile: time every kernel from now on (false when memory is short), then report the `top`
