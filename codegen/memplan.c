@@ -17,22 +17,28 @@ static bool made_in(const cg_kernel *k, const dl_value *v)
     return false;
 }
 
-/* An elementwise kernel may write its output over input root r when r dies in it and every
- * operand stored in r is read element for element as the output is written (one type). */
-static bool can_overwrite(const cg_memplan *mp, const cg_kernel *k, int i, const dl_value *out, int r)
+/* An elementwise kernel (or a matrix product's epilogue, from op `from` on) may write an output
+ * over root r when r dies in it, nothing else took r over, and every operand stored in r is read
+ * element for element as the output is written (one type): element i is read before element i
+ * is written. In a matrix product's kernel that is the product itself, which the epilogue reads
+ * as the gemm finishes each block of rows, or a value only the epilogue reads. */
+static bool can_overwrite(const cg_memplan *mp, const cg_kernel *k, int from, int i, const dl_value *out, int r)
 {
-    if (mp->def[r] < 0 || mp->last[r] != i || mp->def[r] == i)
+    if (mp->def[r] < 0 || mp->last[r] != i || mp->taken[r])
+        return false;
+    if (mp->def[r] == i && !(k->kind == CG_K_MATMUL && r == k->ops[k->matmul]->res[0].id))
         return false;
     for (int o = 0; o < k->nops; o++)
         for (int a = 0; a < k->ops[o]->nin; a++) {
             const dl_value *v = k->ops[o]->in[a];
-            if (!made_in(k, v) && mp->root[v->id] == r && !ir_type_eq(&v->type, &out->type))
+            bool mine = k->kind == CG_K_MATMUL && v == &k->ops[k->matmul]->res[0];
+            if ((!made_in(k, v) || mine) && mp->root[v->id] == r && (!ir_type_eq(&v->type, &out->type) || o < from))
                 return false;
         }
     return true;
 }
 
-cg_memplan *cg_memplan_create(const cg_program *prog, const bool *unwritten)
+cg_memplan *cg_memplan_create(const cg_program *prog)
 {
     const dl_func *f = prog->f;
     int n = cg_program_nbuffers(f);
@@ -60,8 +66,8 @@ cg_memplan *cg_memplan_create(const cg_program *prog, const bool *unwritten)
         mp->def[id] = mp->last[id] = mp->inplace[id] = -1;
         mp->root[id] = id;
     }
-    /* Who writes what, who reads what: views take their operand's root; every other kernel's last
-     * op writes its results; operands not made inside a kernel are read from memory. */
+    /* Who writes what, who reads what: views take their operand's root; every other kernel writes
+     * its outputs; operands not made inside a kernel are read from memory. */
     for (int i = 0; i < prog->nkernels; i++) {
         const cg_kernel *k = &prog->kernels[i];
         if (k->kind == CG_K_VIEW) {
@@ -77,10 +83,8 @@ cg_memplan *cg_memplan_create(const cg_program *prog, const bool *unwritten)
                 if (!made_in(k, v) && mp->def[r] >= 0)
                     mp->last[r] = i > mp->last[r] ? i : mp->last[r];
             }
-        const dl_op *op = k->ops[k->nops - 1];
-        for (int r = 0; r < op->nres; r++)
-            if (!unwritten[op->res[r].id])
-                mp->def[op->res[r].id] = mp->last[op->res[r].id] = i;
+        for (int o = 0; o < k->nout; o++)
+            mp->def[k->out[o]->id] = mp->last[k->out[o]->id] = i;
     }
     /* Results and buffer updates are read after the last kernel. */
     for (const dl_op *op = f->first; op; op = op->next)
@@ -90,21 +94,28 @@ cg_memplan *cg_memplan_create(const cg_program *prog, const bool *unwritten)
                 if (mp->def[r] >= 0)
                     mp->last[r] = prog->nkernels;
             }
-    /* In place: an elementwise kernel's output takes over an input's slot that dies there. */
+    /* In place: an elementwise kernel's outputs (a matrix product's epilogue's) take over the
+     * slots of inputs that die there. */
     for (int i = 0; i < prog->nkernels; i++) {
         const cg_kernel *k = &prog->kernels[i];
-        const dl_op *op = k->ops[k->nops - 1];
-        if (k->kind != CG_K_ELEMENTWISE || op->nres != 1)
+        int from = k->kind == CG_K_MATMUL && k->epilogue ? k->matmul + 1 : 0;
+        if (k->kind != CG_K_ELEMENTWISE && !from)
             continue;
-        for (int o = 0; o < k->nops && mp->inplace[op->res[0].id] < 0; o++)
-            for (int a = 0; a < k->ops[o]->nin && mp->inplace[op->res[0].id] < 0; a++) {
-                const dl_value *v = k->ops[o]->in[a];
-                int r = mp->root[v->id];
-                if (!made_in(k, v) && can_overwrite(mp, k, i, &op->res[0], r)) {
-                    mp->inplace[op->res[0].id] = r;
-                    mp->taken[r] = true;
+        for (int q = 0; q < k->nout; q++) {
+            const dl_value *out = k->out[q];
+            if (out->def == k->ops[k->matmul] && from)
+                continue;
+            for (int o = from; o < k->nops && mp->inplace[out->id] < 0; o++)
+                for (int a = 0; a < k->ops[o]->nin && mp->inplace[out->id] < 0; a++) {
+                    const dl_value *v = k->ops[o]->in[a];
+                    int r = mp->root[v->id];
+                    bool mine = from && v == &k->ops[k->matmul]->res[0];
+                    if ((!made_in(k, v) || mine) && can_overwrite(mp, k, from, i, out, r)) {
+                        mp->inplace[out->id] = r;
+                        mp->taken[r] = true;
+                    }
                 }
-            }
+        }
     }
     return mp;
 }

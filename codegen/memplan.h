@@ -32,9 +32,9 @@ typedef struct cg_memplan {
     int      nfree;
 } cg_memplan;
 
-/* The lifetimes of prog's values; `unwritten[id]` marks transposes a matrix product reads through
- * (they have no storage). NULL when memory is short. */
-cg_memplan *cg_memplan_create(const cg_program *prog, const bool *unwritten);
+/* The lifetimes of prog's values (the kernels' outputs have storage; fused intermediates and the
+ * transposes a matrix product reads through have none). NULL when memory is short. */
+cg_memplan *cg_memplan_create(const cg_program *prog);
 void        cg_memplan_destroy(cg_memplan *mp);
 
 /* Places every slot for the sizes in bytes `bytes[id]` (values with a slot): offsets and peak.

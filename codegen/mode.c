@@ -11,11 +11,11 @@ static const struct mode {
 } modes[CG_NMODES] = {
     [CG_MODE_O0] = {"0", "", "decompose", false, false, false},
     [CG_MODE_DEFAULT] = {"default", "fold,simplify,cse,dce",
-                         "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce", true, false, false},
+                         "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce,fuse", true, false, false},
     [CG_MODE_REDUCE_OVERHEAD] = {"reduce-overhead", "fold,simplify,cse,dce",
-                                 "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce", true, true, false},
+                                 "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce,fuse", true, true, false},
     [CG_MODE_MAX_AUTOTUNE] = {"max-autotune", "fold,simplify,cse,dce",
-                              "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce", true, false, true},
+                              "fold,simplify,cse,dce,decompose,fold,simplify,cse,dce,fuse", true, false, true},
 };
 
 bool cg_mode_parse(const char *s, cg_mode *out)

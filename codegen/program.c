@@ -161,14 +161,6 @@ bool cg_program_is_view(const dl_op *op)
            op->code == DL_OP_UNSQUEEZE;
 }
 
-/* expand and broadcast_to are the identity with broadcasting: elementwise kernels do them. A
- * constant is a leaf the kernel computes in place; dropout draws its mask from the position. */
-static bool fusible(const dl_op *op)
-{
-    return ((ir_op_info(op->code)->props & P_ELEM) && op->nres == 1) || op->code == DL_OP_EXPAND ||
-           op->code == DL_OP_BROADCAST_TO || op->code == DL_OP_CONSTANT || op->code == DL_OP_DROPOUT;
-}
-
 static bool native_copy(const dl_op *op)
 {
     if (op->code == DL_OP_CONCAT || op->code == DL_OP_STACK || op->code == DL_OP_SPLIT)
@@ -179,91 +171,74 @@ static bool native_copy(const dl_op *op)
            op->res[0].type.rank > 0;
 }
 
-static bool is_splat(const dl_op *op)
+static cg_kernel_kind kind_of(const dl_op *op)
 {
-    return op->code == DL_OP_CONSTANT && ir_attr_find(op->nattr, op->attr, "value")->n == 1;
+    return cg_program_is_view(op) ? CG_K_VIEW : native_copy(op) ? CG_K_COPY
+         : dc_fusible(op) ? CG_K_ELEMENTWISE
+         : native_matmul(op) ? CG_K_MATMUL
+         : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
+         : native_index(op) ? CG_K_INDEX
+         : native_attention(op) ? CG_K_ATTENTION
+         : native_scatter(op) ? CG_K_SCATTER : CG_K_REF;
 }
 
-static bool uses(const dl_op *op, const dl_op *def)
+static bool in_kernel(const cg_kernel *k, const dl_op *op)
 {
-    for (int i = 0; i < op->nin; i++)
-        if (op->in[i] == &def->res[0])
+    for (int o = 0; o < k->nops; o++)
+        if (k->ops[o] == op)
             return true;
     return false;
 }
 
-/* Whether `op` can join the chain ending in `last`: it uses last's result, which nothing else
- * uses, and computes the same shape. A splat constant (one value everywhere) is a leaf: it joins
- * when the op after it uses it and extends the chain (the frontend puts constants just before
- * their use), and that op may broadcast it from any shape. */
-static bool extends(const dl_op *last, const dl_op *op)
+/* Values read from memory: operands not made inside the kernel, each once. */
+static void find_inputs(cg_kernel *k, sup_arena *a)
 {
-    if (!last || !fusible(op) || last->res[0].nuses != 1)
-        return false;
-    if (is_splat(op))
-        return op->res[0].nuses == 1 && op->next && uses(op->next, op) && extends(last, op->next);
-    if (is_splat(last))
-        return uses(op, last);
-    return uses(op, last) && ir_type_eq(&last->res[0].type, &op->res[0].type) &&
-           last->res[0].type.rank == op->res[0].type.rank;
+    k->in = SUP_NEWN(a, const dl_value *, 64);
+    for (int o = 0; o < k->nops; o++)
+        for (int j = 0; j < k->ops[o]->nin; j++) {
+            const dl_value *v = k->ops[o]->in[j];
+            bool seen = v->def && in_kernel(k, v->def);
+            for (int q = 0; q < k->nin && !seen; q++)
+                seen = k->in[q] == v;
+            if (!seen && k->nin < 64)
+                k->in[k->nin++] = v;
+        }
 }
 
-const dl_op *cg_program_swap_last2(const dl_op *op)
+/* Values written to memory: see cg_kernel.out. `used_after[id]` says a later kernel (or the
+ * results, or an assign) reads value id. */
+static void find_outputs(cg_kernel *k, const bool *used_after, sup_arena *a)
 {
-    if (!op || (op->code != DL_OP_TRANSPOSE && op->code != DL_OP_PERMUTE))
-        return NULL;
-    int r = op->in[0]->type.rank;
-    if (r < 2)
-        return NULL;
-    int64_t perm[DL_MAX_RANK];
-    for (int d = 0; d < r; d++)
-        perm[d] = d;
-    if (op->code == DL_OP_PERMUTE) {
-        const dl_attr *a = ir_attr_find(op->nattr, op->attr, "dims");
-        for (int d = 0; d < r; d++)
-            perm[d] = (a->u.ints[d] % r + r) % r;
-    } else {
-        int64_t d0 = (IR_OP_ATTR(int, op, "dim0") % r + r) % r, d1 = (IR_OP_ATTR(int, op, "dim1") % r + r) % r;
-        perm[d0] = d1, perm[d1] = d0;
-    }
-    for (int d = 0; d + 2 < r; d++)
-        if (perm[d] != d)
-            return NULL;
-    return perm[r - 2] == r - 1 && perm[r - 1] == r - 2 ? op : NULL;
+    int n = 0;
+    for (int o = 0; o < k->nops; o++)
+        n += k->ops[o]->nres;
+    k->out = SUP_NEWN(a, const dl_value *, (size_t)n + 1);
+    for (int o = 0; o < k->nops; o++)
+        for (int r = 0; r < k->ops[o]->nres; r++) {
+            const dl_value *v = &k->ops[o]->res[r];
+            if (used_after[v->id] || o == k->nops - 1 || (k->kind == CG_K_MATMUL && o == k->matmul))
+                k->out[k->nout++] = v;
+        }
 }
 
-/* A matrix product reads a transposed operand where it lies (the gemm's packing takes any
- * strides): the transpose's copy kernel goes, and the transpose joins the matmul's kernel, ahead
- * of it. Only a transpose used by this product alone, and, for the left operand, one the rows
- * can be walked through (a matrix, or equal batches on both sides). */
-static void absorb_transposes(cg_program *p, cg_kernel *k, sup_arena *a)
+static cg_kernel *new_kernel(cg_program *p, int *cap, sup_arena *a)
 {
-    const dl_op *mm = k->ops[0];
-    for (int i = 0; i < 2; i++) {
-        const dl_op *t = cg_program_swap_last2(mm->in[i]->def);
-        if (!t || mm->in[i]->nuses != 1 || (i == 0 && mm->in[0]->type.rank > 2 && mm->in[1]->type.rank == 2))
-            continue;
-        int at = -1;
-        for (int q = 0; q < p->nkernels - 1; q++)
-            if (p->kernels[q].kind == CG_K_COPY && p->kernels[q].nops == 1 && p->kernels[q].ops[0] == t)
-                at = q;
-        if (at < 0)
-            continue;
-        memmove(&p->kernels[at], &p->kernels[at + 1], sizeof *p->kernels * (size_t)(p->nkernels - 1 - at));
-        k = &p->kernels[--p->nkernels - 1];
-        dl_op **ops = SUP_NEWN(a, dl_op *, (size_t)k->nops + 1);
-        ops[0] = (dl_op *)t;
-        memcpy(ops + 1, k->ops, sizeof *ops * (size_t)k->nops);
-        k->ops = ops;
-        k->nops++;
+    if (p->nkernels == *cap) {
+        int ncap = *cap ? *cap * 2 : 16;
+        p->kernels = sup_arena_grow(a, p->kernels, sizeof *p->kernels * (size_t)*cap,
+                                    sizeof *p->kernels * (size_t)ncap);
+        *cap = ncap;
     }
+    cg_kernel *k = &p->kernels[p->nkernels++];
+    *k = (cg_kernel){0};
+    return k;
 }
 
 cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
 {
     cg_program *p = SUP_NEW(a, cg_program);
     p->f = f;
-    cg_program_nbuffers(f);
+    int nbufs = cg_program_nbuffers(f);
     for (int i = 0; i < f->nargs; i++)
         add_syms(p, &f->args[i]->type, a);
     int cap = 0;
@@ -272,57 +247,61 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
             add_syms(p, &op->res[r].type, a);
         if (op->code == DL_OP_RETURN || op->code == DL_OP_ASSIGN)
             continue;
-        cg_kernel *last = p->nkernels ? &p->kernels[p->nkernels - 1] : NULL;
-        /* Chains stay under 30 ops, so their distinct inputs (at most 2 new per op, 3 for the
-         * first) fit the 64 slots below; a constant joins with room for the op that uses it. */
-        if (fuse && last && last->kind == CG_K_ELEMENTWISE && last->nops < 30 - (op->code == DL_OP_CONSTANT) &&
-            extends(last->ops[last->nops - 1], op)) {
-            last->ops = sup_arena_grow(a, last->ops, sizeof *last->ops * (size_t)last->nops,
-                                       sizeof *last->ops * (size_t)(last->nops + 1));
-            last->ops[last->nops++] = op;
-            continue;
+        /* A fusion group: its ops are consecutive (the verifier checks). */
+        int n = 1;
+        if (fuse && op->group)
+            while (op->next && op->next->group == op->group && n < (1 << 20))
+                op = op->next, n++;
+        dl_op *first = op;
+        for (int k = 1; k < n; k++)
+            first = first->prev;
+        cg_kernel *k = new_kernel(p, &cap, a);
+        k->nops = n;
+        k->ops = SUP_NEWN(a, dl_op *, (size_t)n);
+        k->kind = CG_K_ELEMENTWISE;
+        for (int o = 0; o < n; o++, first = first->next) {
+            k->ops[o] = first;
+            if (n == 1 || native_matmul(first))
+                k->kind = kind_of(first);
+            if (n > 1 && native_matmul(first))
+                k->matmul = o;
         }
-        if (p->nkernels == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            p->kernels = sup_arena_grow(a, p->kernels, sizeof *p->kernels * (size_t)cap,
-                                        sizeof *p->kernels * (size_t)ncap);
-            cap = ncap;
-        }
-        cg_kernel *k = &p->kernels[p->nkernels++];
-        *k = (cg_kernel){.kind = cg_program_is_view(op) ? CG_K_VIEW : native_copy(op) ? CG_K_COPY
-                                 : fusible(op) ? CG_K_ELEMENTWISE
-                                 : native_matmul(op) ? CG_K_MATMUL
-                                 : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
-                                 : native_index(op) ? CG_K_INDEX
-                                 : native_attention(op) ? CG_K_ATTENTION
-                                 : native_scatter(op) ? CG_K_SCATTER : CG_K_REF,
-                         .nops = 1};
-        k->ops = SUP_NEWN(a, dl_op *, 1);
-        k->ops[0] = op;
-        if (fuse && k->kind == CG_K_MATMUL)
-            absorb_transposes(p, k, a);
     }
-    /* Inputs and names, now that the groups are final. */
+    /* Which values later kernels, the results and buffer updates read. */
+    bool *used_after = SUP_NEWN(a, bool, (size_t)nbufs + 1);
+    for (int i = 0; i < p->nkernels; i++) {
+        const cg_kernel *k = &p->kernels[i];
+        for (int o = 0; o < k->nops; o++)
+            for (int j = 0; j < k->ops[o]->nin; j++) {
+                const dl_value *v = k->ops[o]->in[j];
+                if (v->def && !in_kernel(k, v->def))
+                    used_after[v->id] = true;
+            }
+    }
+    for (const dl_op *op = f->first; op; op = op->next)
+        if (op->code == DL_OP_RETURN || op->code == DL_OP_ASSIGN)
+            for (int j = 0; j < op->nin; j++)
+                used_after[op->in[j]->id] = true;
+    /* Inputs, outputs, epilogues and names, now that the groups are final. */
     for (int i = 0; i < p->nkernels; i++) {
         cg_kernel *k = &p->kernels[i];
-        k->in = SUP_NEWN(a, const dl_value *, 64);
+        find_inputs(k, a);
+        find_outputs(k, used_after, a);
+        if (k->kind == CG_K_MATMUL && k->matmul + 1 < k->nops) {
+            cg_kernel *e = k->epilogue = SUP_NEW(a, cg_kernel);
+            *e = (cg_kernel){.kind = CG_K_ELEMENTWISE, .nops = k->nops - k->matmul - 1,
+                             .ops = k->ops + k->matmul + 1};
+            find_inputs(e, a);
+            e->out = SUP_NEWN(a, const dl_value *, (size_t)k->nout);
+            for (int q = 0; q < k->nout; q++)
+                if (in_kernel(e, k->out[q]->def))
+                    e->out[e->nout++] = k->out[q];
+        }
         char name[256];
         int n = snprintf(name, sizeof name, "k%d", i);
-        for (int o = 0; o < k->nops; o++) {
-            const dl_op *op = k->ops[o];
+        for (int o = 0; o < k->nops; o++)
             if ((size_t)n < sizeof name - 40)
-                n += snprintf(name + n, sizeof name - (size_t)n, "_%s", ir_op_info(op->code)->name);
-            for (int j = 0; j < op->nin; j++) {
-                const dl_value *v = op->in[j];
-                bool inside = false, seen = false;
-                for (int q = 0; q < o; q++)
-                    inside |= v == &k->ops[q]->res[0];
-                for (int q = 0; q < k->nin; q++)
-                    seen |= k->in[q] == v;
-                if (!inside && !seen && k->nin < 64)
-                    k->in[k->nin++] = v;
-            }
-        }
+                n += snprintf(name + n, sizeof name - (size_t)n, "_%s", ir_op_info(k->ops[o]->code)->name);
         k->name = sup_arena_strndup(a, name, strlen(name));
     }
     return p;

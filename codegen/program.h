@@ -9,9 +9,10 @@
 #include "ir/ir.h"
 
 typedef enum {
-    CG_K_ELEMENTWISE,   /* a chain of elementwise ops, fused: one loop nest, one store */
+    CG_K_ELEMENTWISE,   /* elementwise ops of one shape, fused: one loop nest, a store per output */
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches; the
-                         * transposes it reads its operands through come first in ops */
+                         * transposes it reads its operands through come first in ops, its
+                         * elementwise epilogue (if any) after it */
     CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d, 2-D pooling or one of their gradient ops
                          * conv2d_grad_weight and max_pool2d_grad (codegen/cpu/conv.c) */
@@ -23,14 +24,23 @@ typedef enum {
     CG_K_REF,           /* one op on the reference implementation (no native kernel yet) */
 } cg_kernel_kind;
 
-typedef struct cg_kernel {
+typedef struct cg_kernel cg_kernel;
+struct cg_kernel {
     cg_kernel_kind kind;
     const char    *name;       /* k3_add_relu: index and ops, for readable generated code */
     int            nops;
-    dl_op        **ops;        /* in order; the last one's results are the kernel's outputs */
+    dl_op        **ops;        /* in order */
     int            nin;
     const dl_value **in;       /* values read from buffers (fused intermediates are not) */
-} cg_kernel;
+    int            nout;
+    const dl_value **out;      /* values written to buffers: those used after the kernel (by
+                                * another kernel, the results or an assign), the last op's, and
+                                * a matrix product's (the gemm writes it) */
+    int            matmul;     /* CG_K_MATMUL: the index in ops of the product */
+    cg_kernel     *epilogue;   /* CG_K_MATMUL: the elementwise ops after the product as an
+                                * elementwise kernel of their own (reading the product), run on
+                                * each block of rows the gemm finishes; NULL: none */
+};
 
 typedef struct cg_program {
     const dl_func *f;
@@ -40,9 +50,9 @@ typedef struct cg_program {
     cg_kernel     *kernels;
 } cg_program;
 
-/* Plans `f`: with `fuse`, chains of elementwise ops whose intermediates have one use and the
- * final shape become one kernel; without it (-O0), one kernel per op. Buffers are numbered
- * through value->id: arguments 0..nargs-1, then op results in order (cg_program_nbuffers). */
+/* Plans `f`: with `fuse`, one kernel per fusion group the fuse pass marked (passes/fuse.c) and
+ * one per other op; without it (-O0), one kernel per op. Buffers are numbered through
+ * value->id: arguments 0..nargs-1, then op results in order (cg_program_nbuffers). */
 cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *arena);
 int         cg_program_nbuffers(const dl_func *f);
 /* The dimensions [*first, *end) of op's input that a reduction, softmax or layer_norm runs over,
@@ -50,8 +60,6 @@ int         cg_program_nbuffers(const dl_func *f);
 bool        cg_program_reduce_run(const dl_op *op, int *first, int *end);
 /* Whether op's result is its first operand's buffer relabelled (row-major data unchanged). */
 bool        cg_program_is_view(const dl_op *op);
-/* op when it is a transpose or permute that swaps the last two dimensions only, else NULL. */
-const dl_op *cg_program_swap_last2(const dl_op *op);
 /* The symbol index of `name` in p->syms, or -1. */
 int         cg_program_sym(const cg_program *p, const char *name);
 

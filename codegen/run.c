@@ -3,7 +3,7 @@
 #include "codegen/run.h"
 
 #include "codegen/cpu/exec.h"
-#include "codegen/memplan.h"
+#include "codegen/report.h"
 
 #include "codegen/cpu/cpu.h"
 #include "codegen/ref/interp.h"
@@ -236,7 +236,8 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
     if (ok && o->reference)
         ok = cg_ref_run(f, args, res, err, sizeof err);
     else if (ok) {
-        cg_cpu *p = cg_cpu_compile_cached(f, cg_mode_fuses(o->mode), o->cache_dir, err, sizeof err);
+        cg_cpu_opts co = {o->mode, o->cache_dir, o->time || o->report ? stderr : NULL};
+        cg_cpu *p = cg_cpu_compile_opts(f, &co, err, sizeof err);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         ok = p && cg_cpu_run(p, args, res, err, sizeof err);
@@ -251,7 +252,7 @@ bool cg_run_entry(const dl_func *f, const cg_run_opts *o, dl_diag *diag)
                     1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
         }
         if (p && ok && o->report)
-            cg_memplan_print(stdout, cg_exec_memplan(cg_cpu_exec(p)));
+            cg_report_exec(stdout, cg_cpu_exec(p));
         cg_cpu_destroy(p);
     }
     if (args && res && !ok && err[0])

@@ -12,8 +12,8 @@
 
 #include "codegen/cpu/cpu.h"
 #include "codegen/cpu/exec.h"
-#include "codegen/memplan.h"
 #include "codegen/progress.h"
+#include "codegen/report.h"
 #include "codegen/run.h"
 #include "ir/train.h"
 #include "passes/pass.h"
@@ -243,7 +243,8 @@ static bool compile(trainer *tr, compiled *c, const char *name)
     c->f = ir_func_find(tr->m, name);
     SUP_ASSERT(c->f);
     char err[600];
-    c->p = cg_cpu_compile_cached(c->f, cg_mode_fuses(tr->o->mode), tr->o->cache_dir, err, sizeof err);
+    cg_cpu_opts co = {tr->o->mode, tr->o->cache_dir, tr->o->time || tr->o->report ? stderr : NULL};
+    c->p = cg_cpu_compile_opts(c->f, &co, err, sizeof err);
     if (!c->p)
         return fail(tr, "@%s: %s", name, err);
     if (tr->o->time) {
@@ -575,8 +576,11 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         if (ok && !o->quiet)
             fprintf(stderr, "dlc: saved %s\n", t->save);
     }
-    if (ok && o->report && tr.step.p)
-        cg_memplan_print(stdout, cg_exec_memplan(cg_cpu_exec(tr.step.p)));
+    if (ok && o->report && tr.step.p) {      /* the step, then evaluation when it ran */
+        cg_report_exec(stdout, cg_cpu_exec(tr.step.p));
+        if (tr.eval.p)
+            cg_report_exec(stdout, cg_cpu_exec(tr.eval.p));
+    }
     if (o->profile && tr.step.p) {
         cg_cpu_profile_report(tr.step.p, stderr, 15);
         cg_cpu_profile_report(tr.eval.p, stderr, 5);

@@ -636,6 +636,22 @@ void ir_op_remove(dl_op *op)
     op->prev = op->next = NULL;
 }
 
+void ir_op_move_before(dl_op *before, dl_op *op)
+{
+    if (op == before)
+        return;
+    dl_func *f = op->func;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        f->first = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else
+        f->last = op->prev;
+    ir_op_insert_before(before, op);
+}
+
 void ir_op_set_operand(dl_op *op, int i, dl_value *v)
 {
     op->in[i]->nuses--;

@@ -174,6 +174,8 @@ struct dl_op {
     int        nattr;
     dl_attr   *attr;           /* in the order of the op's attribute specs */
     int        checkpoint;     /* > 0: inside `checkpoint { }` region number N, recomputed */
+    int        group;          /* > 0: in fusion group N (passes/fuse.c): one kernel, its ops
+                                * consecutive; 0: a kernel of its own */
     unsigned   mark;           /* scratch for walks (the verifier's epoch) */
     dl_loc     loc;
     dl_op     *prev, *next;
@@ -248,6 +250,7 @@ dl_op *ir_op_create(dl_func *f, dl_opcode code, int nin, dl_value *const *in, in
 void   ir_op_append(dl_func *f, dl_op *op);
 void   ir_op_insert_before(dl_op *before, dl_op *op);
 void   ir_op_remove(dl_op *op);              /* unlink, dropping its operand uses */
+void   ir_op_move_before(dl_op *before, dl_op *op);   /* relink op just before `before` */
 void   ir_op_set_operand(dl_op *op, int i, dl_value *v);
 
 /* Redirect uses: value->repl chains (set by passes) are followed by ir_value_resolve, and

@@ -467,8 +467,9 @@ static bool parse_attr_value(parser *ps, dl_attr *a)
     }
 }
 
-/* `{name=value, ...}` of an op; `checkpoint=N` is the op's region marker. */
-static bool parse_op_attrs(parser *ps, dl_opcode code, dl_attr **attrs, int *nattr, int *ckpt)
+/* `{name=value, ...}` of an op; `checkpoint=N` is the op's region marker, `group=N` its fusion
+ * group. */
+static bool parse_op_attrs(parser *ps, dl_opcode code, dl_attr **attrs, int *nattr, int *ckpt, int *group)
 {
     int cap = 0;
     *attrs = NULL;
@@ -486,6 +487,13 @@ static bool parse_op_attrs(parser *ps, dl_opcode code, dl_attr **attrs, int *nat
             if (ps->t.kind != T_INT || ps->t.i <= 0 || ps->t.i > 1000000)
                 return syntax(ps, "a checkpoint region number (a positive integer)");
             *ckpt = (int)ps->t.i;
+            next(ps);
+            continue;
+        }
+        if (name.n == 5 && !memcmp(name.p, "group", 5)) {
+            if (ps->t.kind != T_INT || ps->t.i <= 0 || ps->t.i > 100000000)
+                return syntax(ps, "a fusion group number (a positive integer)");
+            *group = (int)ps->t.i;
             next(ps);
             continue;
         }
@@ -573,8 +581,8 @@ static bool parse_op(parser *ps, dl_func *f)
     }
 
     dl_attr *attrs = NULL;
-    int nattr = 0, ckpt = 0;
-    if (accept(ps, T_LBRACE) && !parse_op_attrs(ps, code, &attrs, &nattr, &ckpt))
+    int nattr = 0, ckpt = 0, group = 0;
+    if (accept(ps, T_LBRACE) && !parse_op_attrs(ps, code, &attrs, &nattr, &ckpt, &group))
         return false;
 
     dl_type types[MAX_RES];
@@ -612,6 +620,7 @@ static bool parse_op(parser *ps, dl_func *f)
     }
     if (op) {
         op->checkpoint = ckpt;
+        op->group = group;
         ir_op_append(f, op);
         if (op->nres != nres) {
             sup_diag_error(ps->diag, optok.loc, "'%s' has %d result%s, but %d %s named",

@@ -125,7 +125,7 @@ static void print_op(FILE *out, const dl_func *f, const dl_op *op)
         fputs(i ? ", " : " ", out);
         print_value(out, f, op->in[i]);
     }
-    if (op->nattr || op->checkpoint) {
+    if (op->nattr || op->checkpoint || op->group) {
         fputs(" {", out);
         for (int i = 0; i < op->nattr; i++) {
             fprintf(out, "%s%s=", i ? ", " : "", op->attr[i].name);
@@ -133,6 +133,8 @@ static void print_op(FILE *out, const dl_func *f, const dl_op *op)
         }
         if (op->checkpoint)
             fprintf(out, "%scheckpoint=%d", op->nattr ? ", " : "", op->checkpoint);
+        if (op->group)
+            fprintf(out, "%sgroup=%d", op->nattr || op->checkpoint ? ", " : "", op->group);
         fputc('}', out);
     }
     for (int i = 0; i < op->nres; i++) {

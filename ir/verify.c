@@ -156,6 +156,19 @@ static void verify_func(vctx *v, const dl_func *f)
             check_types(v, op);
     }
 
+    /* Fusion groups: each a run of consecutive ops, numbered upwards down the function. */
+    int last_group = 0;
+    for (dl_op *op = f->first; op; op = op->next) {
+        if (!op->group || (op->prev && op->prev->group == op->group))
+            continue;
+        if (op->group <= last_group)
+            verr(v, op->loc, "'%s' is in fusion group %d, which is not consecutive or not numbered in order",
+                 ir_op_info(op->code)->name, op->group);
+        if (ir_op_info(op->code)->props & P_TERM || op->code == DL_OP_ASSIGN)
+            verr(v, op->loc, "'%s' cannot be in a fusion group", ir_op_info(op->code)->name);
+        last_group = op->group > last_group ? op->group : last_group;
+    }
+
     /* Use counts: recount into `id`, then compare. */
     for (int i = 0; i < f->nargs; i++)
         f->args[i]->id = 0;

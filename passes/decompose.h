@@ -41,6 +41,11 @@ dl_value *dc_numel(dc *c, int n, const dl_dim *dims, dl_dtype t);
  * both operands of rank >= 2 (the left one's leading dimensions fold into the rows) with a
  * matrix on the right, or equal batch dimensions on both sides. */
 bool dc_matmul_native(const dl_type *a, const dl_type *b);
+/* op when it is a transpose or permute that swaps the last two dimensions only, else NULL. */
+const dl_op *dc_swap_last2(const dl_op *op);
+/* An op an elementwise kernel computes: P_ELEM with one result, expand and broadcast_to (the
+ * kernel's loop broadcasts), a constant (a leaf), dropout (its mask a function of the position). */
+bool dc_fusible(const dl_op *op);
 
 /* The rules: each returns false when `op` stays as it is, else fills res[0..op->nres) with
  * values of exactly op's result types. */

@@ -3,6 +3,7 @@
  * codegen/. */
 #include "codegen/aot/aot.h"
 #include "codegen/cpu/cpu.h"
+#include "codegen/dot.h"
 #include "codegen/run.h"
 #include "codegen/train.h"
 #include "dlc/dlc.h"
@@ -42,8 +43,9 @@ static void usage(FILE *out)
           "  --threads N           (run) worker threads (default: the CPUs this process may use)\n"
           "  --quiet               (run) no progress output\n"
           "  --profile             (run) time every kernel; print the busiest at the end\n"
-          "  --report              (run) print the memory plan: each kernel's slots in the arena,\n"
-          "                        what is freed where, the planned peak and what lives at it\n"
+          "  --report              (run, -o) print each kernel: its fused ops and their source\n"
+          "                        lines, FLOPs, bytes moved; the totals; the memory plan and its\n"
+          "                        peak (-o: FLOPs and bytes in the symbols, the plan at 1)\n"
           "  --interrupt-after N   (run) stop as Ctrl-C does after N batches (for tests)\n"
           "  --seed N              seed of freshly initialised parameters (default the train block's, or 0)\n"
           "  --target cpu|ref|auto (run) the CPU backend (auto: the same here), or the reference\n"
@@ -216,8 +218,8 @@ int main(int argc, char **argv)
         problem = "training runs on the CPU backend (--target cpu)";
     else if ((epochs || steps || resume || log || quiet || interrupt_after || profile) && !(run && !entry))
         problem = "--epochs, --steps, --resume, --log, --quiet and --profile go with 'dlc run FILE' (training)";
-    else if (report && (!run || !strcmp(target, "ref")))
-        problem = "--report goes with 'dlc run' on the CPU backend";
+    else if (report && ((!run && !aot_out) || !strcmp(target, "ref")))
+        problem = "--report goes with 'dlc run' on the CPU backend, or with -o";
     else if (!run && !check && !emit && !aot_out)
         problem = "nothing to do: compile with -o libNAME.so, or use 'dlc check', --emit or 'dlc run'";
     else if (aot_out && (run || check || emit))
@@ -255,7 +257,7 @@ int main(int argc, char **argv)
         ok = fe_emit_ast(input, stdout, diag);
     } else if (aot_out || (emit && !strcmp(emit, "header"))) {
         cg_aot_opts ao = {aot_out, model, input, cpu, weights, external, mode, print_after, seed_set,
-                          seed, time_passes, cache};
+                          seed, time_passes, cache, report};
         ok = compile_aot(&ao, diag);
     } else {
         dl_module *m = fe_compile(input, entry, diag);
@@ -278,7 +280,7 @@ int main(int argc, char **argv)
         if (ok && !training && (run || codegen || (emit && !strcmp(emit, "ir-opt"))))
             ok = cg_mode_optimize(m, mode, !training && codegen, &popts, diag);
         if (ok && emit && !strcmp(emit, "dot"))
-            ir_print_dot(stdout, m);
+            ok = cg_dot_print(stdout, m, cg_mode_fuses(mode));
         else if (ok && native) {
             for (const dl_func *f = m->first; f && ok; f = f->next) {
                 char err[512];

@@ -8,6 +8,7 @@
 #include "codegen/aot/header.h"
 #include "codegen/aot/model.h"
 #include "codegen/cpu/cpu.h"
+#include "codegen/report.h"
 #include "codegen/run.h"
 #include "codegen/train.h"
 #include "ir/train.h"
@@ -295,7 +296,7 @@ static bool emit_kernels(gen *g, const dl_module *lib, bool fuse, sup_arena *a, 
         for (int i = 0; i < p->nkernels; i++) {
             const cg_kernel *k = &p->kernels[i];
             *has_gemm |= k->kind == CG_K_MATMUL || k->kind == CG_K_CONV;
-            if (!cg_cpu_compiled_kind(k->kind))
+            if (!cg_cpu_compiled(k))
                 continue;
             if (*nk == max) {
                 snprintf(err, errlen, "more than %d kernels", max);
@@ -791,6 +792,23 @@ bool cg_aot_emit_header(dl_module *m, const cg_aot_opts *o, FILE *out, dl_diag *
     return lib != NULL;
 }
 
+/* --report: @forward's and @train_step's kernels as the library plans them, planned from m, whose
+ * ops still carry their source lines (the parsed copy's point into its own text). */
+static bool report(const dl_module *m, const char *prefix, const cg_aot_opts *o)
+{
+    static const char *const names[] = {"forward", "train_step"};
+    sup_arena a;
+    sup_arena_init(&a, NULL);
+    bool ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        const dl_func *f = ir_func_find(m, names[i]);
+        if (f)
+            ok = cg_report_print_symbolic(stdout, cg_aot_plan(f, cg_mode_fuses(o->mode), prefix, &a));
+    }
+    sup_arena_reset(&a);
+    return ok;
+}
+
 bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
 {
     bool so = ends_with(o->output, ".so"), obj = ends_with(o->output, ".o"), h = ends_with(o->output, ".h");
@@ -842,6 +860,10 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
     produced r = {0};
     ok = ok && (h || produce(lib, prefix, text, len, wimage, wlen, o, seed, batches, tmpdir, opath, &r, diag));
     ok = ok && (h || write_header(lib, prefix, o, hpath, diag));     /* only beside a new library */
+    if (ok && o->report && !report(m, prefix, o)) {
+        sup_diag_error(diag, (dl_loc){0}, "out of memory");
+        ok = false;
+    }
     if (o->time)
         fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms (cache %s), link %8.3f ms (cache %s)\n",
                 1e3 * (t1 - t0), 1e3 * r.llvm, sup_cache_outcome_name(r.object), 1e3 * r.link,

@@ -25,6 +25,7 @@ typedef struct cg_aot_opts {
     uint64_t    seed;
     bool        time;         /* --time-passes: print how long each stage took */
     const char *cache_dir;    /* the compile cache (support/cache.h), or NULL: none */
+    bool        report;       /* --report: print the kernels' table on stdout (codegen/report.h) */
 } cg_aot_opts;
 
 /* Compiles m (as the frontend lowered it: @forward, and @loss with m->train) to o->output. False

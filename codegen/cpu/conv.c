@@ -96,6 +96,22 @@ static void bias_planes(void *ctx, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* The output rows of one block of columns: about 2 MiB, so a block is still in cache when the
+ * gemm packs it (1.3-1.8x faster than one image's columns at once on the ResNet layer of
+ * bench/conv.c, one thread). */
+static int64_t conv2d_block_rows(int64_t K, int64_t OW, int64_t OH)
+{
+    int64_t rows = K * OW > 0 ? ((int64_t)2 << 20) / (4 * K * OW) : OH;
+    return rows < 1 ? 1 : rows > OH ? OH : rows;
+}
+
+/* The images of one chunk of conv2d_grad_weight's columns (near 8 MiB). */
+static int64_t grad_weight_chunk(int64_t K, int64_t OHW, int64_t N)
+{
+    int64_t nb = ((int64_t)2 << 20) / (K * OHW);
+    return nb < 1 ? 1 : nb > N ? N : nb;
+}
+
 static bool conv2d(cg_gemm *gm, rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tensor *out)
 {
     const dl_dim *xd = in[0].type.dim, *wd = in[1].type.dim, *yd = out->type.dim;
@@ -109,11 +125,8 @@ static bool conv2d(cg_gemm *gm, rt_pool *pool, const dl_op *op, const cg_tensor 
     float *y = out->data;
     /* A 1x1 kernel at stride 1 without padding reads the input planes as they are. */
     bool direct = g.KH == 1 && g.KW == 1 && g.s[0] == 1 && g.s[1] == 1 && g.p[0] == 0 && g.p[1] == 0;
-    /* Otherwise the columns go in blocks of whole output rows of about 2 MiB, so a block is
-     * still in cache when the gemm packs it (1.3-1.8x faster than one image's columns at once on
-     * the ResNet layer of bench/conv.c, one thread). */
-    int64_t rows = K * g.OW > 0 ? ((int64_t)2 << 20) / (4 * K * g.OW) : g.OH;
-    rows = rows < 1 ? 1 : rows > g.OH ? g.OH : rows;
+    /* Otherwise the columns go in blocks of whole output rows. */
+    int64_t rows = conv2d_block_rows(K, g.OW, g.OH);
     float *col = NULL;
     if (!direct && K * OHW > 0 && !(col = malloc(sizeof *col * (size_t)(K * rows * g.OW))))
         return false;
@@ -195,8 +208,7 @@ static bool conv2d_grad_weight(cg_gemm *gm, rt_pool *pool, const dl_op *op, cons
         memset(dw, 0, sizeof *dw * (size_t)(O * K));
         return true;
     }
-    int64_t nb = ((int64_t)2 << 20) / (K * OHW);
-    nb = nb < 1 ? 1 : nb > N ? N : nb;
+    int64_t nb = grad_weight_chunk(K, OHW, N);
     float *colt = malloc(sizeof *colt * (size_t)(nb * OHW * K));
     float *dyp = malloc(sizeof *dyp * (size_t)(Og * nb * OHW));
     float *tmp = nb < N ? malloc(sizeof *tmp * (size_t)(Og * K)) : NULL;
@@ -469,6 +481,39 @@ static bool pool2d(rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tenso
     j.include_pad = !j.is_max && IR_OP_ATTR(bool, op, "count_include_pad");
     par(pool, planes, grad ? max_grad_planes : pool_planes, &j);
     return true;
+}
+
+/* The shapes below follow the loops above: change them together. */
+bool cg_conv_gemm_shape(const dl_op *op, const cg_tensor *in, const cg_tensor *out, cg_gemm_shape *s)
+{
+    bool conv = op->code == DL_OP_CONV2D || op->code == DL_OP_CONV2D_GRAD_WEIGHT ||
+                op->code == DL_OP_CONV_TRANSPOSE2D;
+    int64_t groups = conv ? IR_OP_ATTR(int, op, "groups") : 1;
+    if (op->code == DL_OP_CONV2D) {
+        const dl_dim *wd = in[1].type.dim, *yd = out->type.dim;
+        int64_t s1[2], p1[2], OHW = yd[2].c * yd[3].c, K = wd[1].c * wd[2].c * wd[3].c;
+        ir_attr_pair(op, "stride", 1, s1), ir_attr_pair(op, "padding", 0, p1);
+        bool direct = wd[2].c == 1 && wd[3].c == 1 && s1[0] == 1 && s1[1] == 1 && p1[0] == 0 && p1[1] == 0;
+        int64_t nb = direct ? OHW : conv2d_block_rows(K, yd[3].c, yd[2].c) * yd[3].c;
+        *s = (cg_gemm_shape){wd[0].c / groups, nb, K, K, 1, direct ? OHW : nb, 1, OHW};
+        return true;
+    }
+    if (op->code == DL_OP_CONV2D_GRAD_WEIGHT) {
+        const dl_dim *xd = in[0].type.dim, *yd = in[1].type.dim, *wd = out->type.dim;
+        int64_t OHW = yd[2].c * yd[3].c, K = wd[1].c * wd[2].c * wd[3].c;
+        if (xd[0].c * OHW == 0 || K == 0)
+            return false;
+        int64_t cnt = grad_weight_chunk(K, OHW, xd[0].c);
+        *s = (cg_gemm_shape){wd[0].c / groups, K, cnt * OHW, cnt * OHW, 1, K, 1, K};
+        return true;
+    }
+    if (op->code == DL_OP_CONV_TRANSPOSE2D) {
+        const dl_dim *xd = in[0].type.dim, *wd = in[1].type.dim;
+        int64_t Cg = xd[1].c / groups, HW = xd[2].c * xd[3].c, R = wd[1].c * wd[2].c * wd[3].c;
+        *s = (cg_gemm_shape){R, HW, Cg, Cg, 1, HW, 1, HW};
+        return true;
+    }
+    return false;
 }
 
 bool cg_conv_run(cg_gemm *g, rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tensor *out,

@@ -23,4 +23,9 @@
 bool cg_conv_run(cg_gemm *g, rt_pool *pool, const dl_op *op, const cg_tensor *in, cg_tensor *out,
                  char *err, size_t errlen);
 
+/* The matrix product that dominates op's run at these operand types (conv2d: one block of
+ * im2col columns; conv_transpose2d and conv2d_grad_weight likewise), for max-autotune to time
+ * its candidates on; false for pooling and empty convolutions, which multiply nothing. */
+bool cg_conv_gemm_shape(const dl_op *op, const cg_tensor *in, const cg_tensor *out, cg_gemm_shape *s);
+
 #endif

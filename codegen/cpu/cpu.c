@@ -12,6 +12,9 @@
 #include "codegen/cpu/index.h"
 #include "codegen/cpu/reduce.h"
 #include "codegen/cpu/jit.h"
+#include "codegen/cpu/straight.h"
+#include "codegen/cpu/straight_emit.h"
+#include "codegen/cpu/tune.h"
 #include "codegen/program.h"
 #include "support/alloc.h"
 #include "support/cache.h"
@@ -29,33 +32,56 @@ struct cg_cpu {
     cg_exec       *exec;
     double         seconds;      /* compile time */
     sup_cache_outcome cache;     /* where the code came from */
+    /* -O reduce-overhead and max-autotune: specialized at the first call (docs/modes.md) */
+    cg_mode        mode;
+    char          *cache_dir;
+    FILE          *log;
+    uint8_t        key[SUP_SHA256_BYTES];   /* the object's, when keyed */
+    bool           keyed, specialized;
+    cg_tuner      *tuner;
+    cg_straight_stats straight;
 };
 
-bool cg_cpu_compiled_kind(cg_kernel_kind k)
+bool cg_cpu_compiled(const cg_kernel *k)
 {
-    return k == CG_K_ELEMENTWISE || k == CG_K_REDUCE || k == CG_K_COPY || k == CG_K_INDEX ||
-           k == CG_K_ATTENTION;
+    return k->kind == CG_K_ELEMENTWISE || k->kind == CG_K_REDUCE || k->kind == CG_K_COPY ||
+           k->kind == CG_K_INDEX || k->kind == CG_K_ATTENTION || k->epilogue;
 }
 
 static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, const cg_kernel *k,
-                        char *err, size_t errlen)
+                        const cg_memplan *mp, char *err, size_t errlen)
 {
     switch (k->kind) {
-    case CG_K_ELEMENTWISE: return cg_cpu_emit_elementwise(j, m, prog, k, err, errlen);
+    case CG_K_ELEMENTWISE: return cg_cpu_emit_elementwise(j, m, prog, k, mp, err, errlen);
     case CG_K_REDUCE: return cg_cpu_emit_reduce(j, m, prog, k, err, errlen);
     case CG_K_COPY: return cg_cpu_emit_copy(j, m, prog, k, err, errlen);
     case CG_K_INDEX: return cg_cpu_emit_index(j, m, prog, k, err, errlen);
     case CG_K_ATTENTION: return cg_cpu_emit_attention(j, m, prog, k, err, errlen);
+    case CG_K_MATMUL: {
+        if (!k->epilogue)
+            return true;
+        cg_kernel e = *k->epilogue;
+        e.name = k->name;       /* the product's compiled code is its epilogue */
+        return cg_cpu_emit_elementwise(j, m, prog, &e, mp, err, errlen);
+    }
     default: return true;
     }
 }
 
 bool cg_cpu_emit_kernels(cg_jit *j, LLVMModuleRef m, const cg_program *prog, char *err, size_t errlen)
 {
-    for (int i = 0; i < prog->nkernels; i++)
-        if (!emit_kernel(j, m, prog, &prog->kernels[i], err, errlen))
-            return false;
-    return true;
+    /* The plan the executor will follow (it depends on the program alone): kernels that write in
+     * place are compiled knowing it. */
+    cg_memplan *mp = cg_memplan_create(prog);
+    if (!mp) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < prog->nkernels && ok; i++)
+        ok = emit_kernel(j, m, prog, &prog->kernels[i], mp, err, errlen);
+    cg_memplan_destroy(mp);
+    return ok;
 }
 
 /* Builds the module of `prog`'s compiled kernels into *out. */
@@ -78,7 +104,11 @@ static bool define_helpers(cg_jit *j, char *err, size_t errlen)
 {
     return cg_jit_define(j, "cg_cpu_ifloordiv", (void *)cg_cpu_ifloordiv, err, errlen) &&
            cg_jit_define(j, "cg_cpu_imod", (void *)cg_cpu_imod, err, errlen) &&
-           cg_jit_define(j, "cg_cpu_ipow", (void *)cg_cpu_ipow, err, errlen);
+           cg_jit_define(j, "cg_cpu_ipow", (void *)cg_cpu_ipow, err, errlen) &&
+           /* what reduce-overhead's straight-line step calls */
+           cg_jit_define(j, "cg_straight_split", (void *)cg_straight_split, err, errlen) &&
+           cg_jit_define(j, "cg_straight_kernel", (void *)cg_straight_kernel, err, errlen) &&
+           cg_jit_define(j, "cg_gemm_run_strided", (void *)cg_gemm_run_strided, err, errlen);
 }
 
 static double now(void)
@@ -171,7 +201,7 @@ static bool load_object(cg_cpu *p, const void *obj, size_t len, const cg_gemm_pa
     if (!cg_jit_add_object(p->jit, obj, len, err, errlen))
         return false;
     for (int i = 0; i < p->prog->nkernels; i++)
-        if (cg_cpu_compiled_kind(p->prog->kernels[i].kind) &&
+        if (cg_cpu_compiled(&p->prog->kernels[i]) &&
             !(fns[i] = (cg_kernel_fn *)cg_jit_lookup(p->jit, p->prog->kernels[i].name, err, errlen)))
             return false;
     if (!gp)
@@ -187,12 +217,23 @@ cg_cpu *cg_cpu_compile(const dl_func *f, bool fuse, char *err, size_t errlen)
 
 cg_cpu *cg_cpu_compile_cached(const dl_func *f, bool fuse, const char *cache_dir, char *err, size_t errlen)
 {
+    cg_cpu_opts o = {fuse ? CG_MODE_DEFAULT : CG_MODE_O0, cache_dir, NULL};
+    return cg_cpu_compile_opts(f, &o, err, errlen);
+}
+
+cg_cpu *cg_cpu_compile_opts(const dl_func *f, const cg_cpu_opts *o, char *err, size_t errlen)
+{
     double t0 = now();
+    bool fuse = cg_mode_fuses(o->mode);
+    const char *cache_dir = o->cache_dir;
     cg_cpu *p = calloc(1, sizeof *p);
-    if (!p) {
+    if (!p || (cache_dir && !(p->cache_dir = strdup(cache_dir)))) {
+        free(p);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    p->mode = o->mode;
+    p->log = o->log;
     size_t tlen = 0;
     char *text = cache_dir ? func_text(f, &tlen) : NULL;
     sup_arena_init(&p->arena, NULL);
@@ -209,8 +250,11 @@ cg_cpu *cg_cpu_compile_cached(const dl_func *f, bool fuse, const char *cache_dir
     }
     uint8_t key[SUP_SHA256_BYTES];
     bool keyed = ok && text;
-    if (keyed)
+    if (keyed) {
         object_key(p, text, tlen, fuse, gp, key);
+        memcpy(p->key, key, sizeof key);
+    }
+    p->keyed = keyed;
     free(text);
     void *obj = NULL;
     size_t len = 0;
@@ -256,14 +300,89 @@ void cg_cpu_destroy(cg_cpu *p)
     if (!p)
         return;
     cg_exec_destroy(p->exec);
+    cg_tuner_destroy(p->tuner);
     cg_gemm_destroy(p->gemm);
     cg_jit_destroy(p->jit);
     sup_arena_reset(&p->arena);
+    free(p->cache_dir);
     free(p);
 }
 
+/* ---- -O max-autotune and -O reduce-overhead: specializing at the first call ------------------- */
+
+/* The straight-line step for syms: its object from the compile cache (keyed by the plan's object
+ * and the symbols), else made by LLVM and stored; loaded into p's JIT, where the kernels are. */
+static bool straight_line(cg_cpu *p, const int64_t *syms, char *err, size_t errlen)
+{
+    char name[200];
+    snprintf(name, sizeof name, "%s_straight", p->prog->f->name);
+    uint8_t key[SUP_SHA256_BYTES];
+    if (p->keyed) {
+        sup_sha256_ctx h;
+        sup_cache_key_begin(&h, "jit straight");
+        sup_sha256_field(&h, p->key, sizeof p->key);
+        for (int s = 0; s < p->prog->nsyms; s++)
+            sup_sha256_u64(&h, (uint64_t)syms[s]);
+        sup_sha256_final(&h, key);
+    }
+    void *obj = NULL;
+    size_t len = 0;
+    bool ok = true;
+    p->straight.cache = p->keyed ? SUP_CACHE_MISS : SUP_CACHE_OFF;
+    if (p->keyed && sup_cache_get(p->cache_dir, key, &obj, &len)) {
+        p->straight.cache = SUP_CACHE_HIT;
+        ok = cg_jit_add_object(p->jit, obj, len, err, errlen);
+    } else {
+        LLVMModuleRef m = cg_jit_module(p->jit, name);
+        ok = cg_straight_emit(p->jit, m, p->prog, syms, name, err, errlen) && cg_jit_optimize(p->jit, m, err, errlen) &&
+             cg_jit_emit_object(p->jit, m, true, &obj, &len, err, errlen) && cg_jit_add_object(p->jit, obj, len, err, errlen);
+        LLVMDisposeModule(m);
+        if (ok && p->keyed)
+            sup_cache_put(p->cache_dir, key, obj, len);
+    }
+    sup_free(obj);
+    cg_straight_fn *fn = ok ? (cg_straight_fn *)cg_jit_lookup(p->jit, name, err, errlen) : NULL;
+    return fn && cg_exec_set_straight(p->exec, syms, fn, err, errlen);
+}
+
+static bool specialize(cg_cpu *p, const cg_tensor *args, char *err, size_t errlen)
+{
+    double t0 = now();
+    int64_t syms[256];
+    if (!cg_exec_bind(p->exec, args, syms, err, errlen))
+        return false;
+    bool tune = cg_mode_autotunes(p->mode) && needs_gemm(p->prog);
+    if (tune && !p->tuner &&
+        !(p->tuner = cg_tuner_create(p->jit, cg_exec_pool(p->exec), p->cache_dir, p->log, err, errlen)))
+        return false;
+    if (tune && !cg_tuner_tune_exec(p->tuner, p->exec, p->prog, syms, err, errlen))
+        return false;
+    double t1 = now();
+    p->straight.tune_seconds = t1 - t0;
+    if (cg_mode_straight_line(p->mode)) {
+        if (!straight_line(p, syms, err, errlen))
+            return false;
+        p->straight.made = true;
+        p->straight.seconds = now() - t1;
+        if (p->log) {
+            fprintf(p->log, "dlc: straight-line step of @%s for", p->prog->f->name);
+            for (int s = 0; s < p->prog->nsyms; s++)
+                fprintf(p->log, " %s=%lld", p->prog->syms[s], (long long)syms[s]);
+            fprintf(p->log, "%s: %.3f ms (cache %s)\n", p->prog->nsyms ? "" : " its static shapes",
+                    1e3 * p->straight.seconds, sup_cache_outcome_name(p->straight.cache));
+        }
+    }
+    p->specialized = true;
+    return true;
+}
+
+const cg_straight_stats *cg_cpu_straight_stats(const cg_cpu *p) { return &p->straight; }
+
 bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
 {
+    if (!p->specialized && (cg_mode_autotunes(p->mode) || cg_mode_straight_line(p->mode)) &&
+        !specialize(p, args, err, errlen))
+        return false;
     return cg_exec_run(p->exec, args, results, NULL, err, errlen);
 }
 

@@ -218,20 +218,30 @@ static LLVMValueRef constant(cg_em *e, const dl_op *op, LLVMValueRef i, const ch
 /* ---- the kernel ------------------------------------------------------------------------ */
 static bool is_one(dl_dim d) { return d.n == 0 && d.c == 1; }
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
-                             char *err, size_t errlen)
+                             const cg_memplan *mp, char *err, size_t errlen)
 {
+    if (k->nin > 64 || k->nops > 64 || k->nout > 64) {
+        snprintf(err, errlen, "kernel %s is too large (a bug in dlc)", k->name);
+        return false;
+    }
     cg_em e;
     LLVMValueRef fn = cg_em_begin(&e, j, m, p, k->name);
-    const dl_op *lastop = k->ops[k->nops - 1];
-    const dl_value *outv = &lastop->res[0];
-    const dl_type *ot = &outv->type;
+    const dl_type *ot = &k->out[0]->type;
     int r = ot->rank;
     LLVMValueRef bufs = LLVMGetParam(fn, 0);
-    /* Pointers, named after their buffers. */
-    LLVMValueRef inptr[64], outptr, once[64] = {0};
-    for (int i = 0; i < k->nin; i++)
-        inptr[i] = cg_em_buffer(&e, bufs, k->in[i]);
-    outptr = cg_em_buffer(&e, bufs, outv);
+    /* Pointers, named after their buffers; an input an output overwrites is read through the
+     * output's pointer. */
+    LLVMValueRef inptr[64], outptr[64], once[64] = {0};
+    for (int q = 0; q < k->nout; q++)
+        outptr[q] = cg_em_buffer(&e, bufs, k->out[q]);
+    for (int i = 0; i < k->nin; i++) {
+        inptr[i] = NULL;
+        for (int q = 0; mp && q < k->nout && !inptr[i]; q++)
+            if (mp->inplace[k->out[q]->id] >= 0 && mp->inplace[k->out[q]->id] == mp->root[k->in[i]->id])
+                inptr[i] = outptr[q];
+        if (!inptr[i])
+            inptr[i] = cg_em_buffer(&e, bufs, k->in[i]);
+    }
     /* Inputs of one element (scalars, dropout's key) are read once, before the loops. */
     for (int i = 0; i < k->nin; i++) {
         bool single = true;
@@ -281,9 +291,9 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     LLVMValueRef orow = LLVMBuildMul(e.b, lr.i, inner, "");
     cg_loop li = cg_em_loop_begin(&e, fn, inner, "col");
 
-    /* The chain, in registers. */
-    LLVMValueRef val[64 + 32], at = LLVMBuildAdd(e.b, orow, li.i, "at");
-    const dl_value *key[64 + 32];
+    /* The group, in registers. */
+    LLVMValueRef val[64 + 64], at = LLVMBuildAdd(e.b, orow, li.i, "at");
+    const dl_value *key[64 + 64];
     int nval = 0;
     for (int i = 0; i < k->nin; i++) {
         LLVMValueRef idx = inner_step[i] ? LLVMBuildAdd(e.b, base[i], li.i, "") : base[i];
@@ -311,7 +321,10 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
         key[nval] = &op->res[0];
         val[nval++] = cg_em_round(&e, v, op->res[0].type.dtype);
     }
-    cg_em_store(&e, outptr, ot->dtype, at, val[nval - 1]);
+    for (int q = 0; q < k->nout; q++)
+        for (int v = 0; v < nval; v++)
+            if (key[v] == k->out[q])
+                cg_em_store(&e, outptr[q], k->out[q]->type.dtype, at, val[v]);
     cg_em_loop_end(&e, &li, inner);
     cg_em_loop_end(&e, &lr, hi);
     LLVMBuildRetVoid(e.b);

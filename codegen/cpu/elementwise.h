@@ -1,14 +1,18 @@
-/* LLVM IR for fused elementwise kernels: one loop nest over the output, broadcasting inputs by
- * stride 0, every op of the chain computed in registers (f32 for f32/f16/bf16, f64, i64 for
- * integers, i1 for bools) and rounded to its dtype, one store. */
+/* LLVM IR for fused elementwise kernels: one loop nest over the outputs' shape, broadcasting
+ * inputs by stride 0, every op of the group computed in registers (f32 for f32/f16/bf16, f64,
+ * i64 for integers, i1 for bools) and rounded to its dtype, one store per output. */
 #ifndef DLC_CODEGEN_CPU_ELEMENTWISE_H
 #define DLC_CODEGEN_CPU_ELEMENTWISE_H
 
 #include "codegen/cpu/jit.h"
+#include "codegen/memplan.h"
 #include "codegen/program.h"
 
-/* Adds `void k->name(void **bufs, const int64_t *syms, int64_t *status)` to m. Buffer ids are value->id. */
+/* Adds `void k->name(void **bufs, const int64_t *syms, int64_t *status, int64_t begin, int64_t
+ * end)` to m. Buffer ids are value->id. With the plan mp, an input whose slot an output takes
+ * over in place is read through the output's pointer (the same address), so LLVM sees each
+ * element read before it is written and vectorizes without a run-time overlap check. */
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
-                             char *err, size_t errlen);
+                             const cg_memplan *mp, char *err, size_t errlen);
 
 #endif

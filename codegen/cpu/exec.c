@@ -6,6 +6,7 @@
 
 #include "codegen/cpu/conv.h"
 #include "codegen/cpu/scatter.h"
+#include "codegen/cpu/straight.h"
 #include "codegen/memplan.h"
 #include "runtime/pool.h"
 
@@ -18,7 +19,6 @@ struct cg_exec {
     const cg_program *prog;
     cg_kernel_fn    **fns;          /* per kernel; NULL for the kinds run in C */
     int               nbufs;
-    bool             *unwritten;    /* per buffer: a transpose a matrix product reads through */
     cg_gemm          *gemm;         /* matrix products (borrowed) */
     rt_pool          *pool;         /* the threads kernels split their work across */
     bool              own_pool;
@@ -34,6 +34,13 @@ struct cg_exec {
     double           *ktime;
     int64_t          *kcalls;
     int64_t           buffer_bytes, runs;
+    /* max-autotune: per kernel, the gemm that runs it (gemm unless tuned) */
+    cg_gemm         **kgemm;
+    /* reduce-overhead: the straight-line step, the symbols it is for, its environment */
+    cg_straight_fn   *straight;
+    int64_t           straight_syms[256];
+    cg_straight_env  *env;
+    int64_t           straight_runs;
 };
 
 cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, rt_pool *pool,
@@ -48,10 +55,10 @@ cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gem
     p->gemm = gemm;
     p->nbufs = cg_program_nbuffers(prog->f);
     p->fns = calloc((size_t)prog->nkernels + 1, sizeof *p->fns);
-    p->unwritten = calloc((size_t)p->nbufs + 1, sizeof *p->unwritten);
     p->bufs = calloc((size_t)p->nbufs + 1, sizeof *p->bufs);
     p->bytes = calloc((size_t)p->nbufs + 1, sizeof *p->bytes);
-    if (!p->fns || !p->unwritten || !p->bufs || !p->bytes) {
+    p->kgemm = calloc((size_t)prog->nkernels + 1, sizeof *p->kgemm);
+    if (!p->fns || !p->bufs || !p->bytes || !p->kgemm) {
         snprintf(err, errlen, "out of memory");
         cg_exec_destroy(p);
         return NULL;
@@ -60,17 +67,16 @@ cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gem
     for (int i = 0; i < prog->nkernels; i++) {
         const cg_kernel *k = &prog->kernels[i];
         p->fns[i] = fns[i];
-        for (int o = 0; k->kind == CG_K_MATMUL && o + 1 < k->nops; o++)
-            p->unwritten[k->ops[o]->res[0].id] = true;
+        p->kgemm[i] = gemm;
         split |= k->kind == CG_K_MATMUL || k->kind == CG_K_CONV;
         if (!fns[i] && (k->kind == CG_K_ELEMENTWISE || k->kind == CG_K_REDUCE || k->kind == CG_K_COPY ||
-                        k->kind == CG_K_INDEX || k->kind == CG_K_ATTENTION)) {
+                        k->kind == CG_K_INDEX || k->kind == CG_K_ATTENTION || k->epilogue)) {
             snprintf(err, errlen, "kernel %s has no code", k->name);
             cg_exec_destroy(p);
             return NULL;
         }
     }
-    if (!(p->mp = cg_memplan_create(prog, p->unwritten))) {
+    if (!(p->mp = cg_memplan_create(prog))) {
         snprintf(err, errlen, "out of memory");
         cg_exec_destroy(p);
         return NULL;
@@ -97,13 +103,14 @@ void cg_exec_destroy(cg_exec *p)
     if (p->own_pool)
         rt_pool_destroy(p->pool);
     free(p->fns);
-    free(p->unwritten);
     free(p->bufs);
     free(p->bytes);
     free(p->arena);
     cg_memplan_destroy(p->mp);
     free(p->ktime);
     free(p->kcalls);
+    free(p->kgemm);
+    free(p->env);
     free(p);
 }
 
@@ -227,12 +234,27 @@ static size_t bytes_of(const cg_tensor *t)
     return n;
 }
 
+/* The epilogue of a matrix product on rows the gemm has finished. */
+typedef struct epilogue_job {
+    cg_kernel_fn  *fn;
+    void         **bufs;
+    const int64_t *syms;
+} epilogue_job;
+
+static void run_epilogue(void *ctx, int64_t r0, int64_t r1)
+{
+    const epilogue_job *j = ctx;
+    int64_t status[4] = {CG_STATUS_OK};     /* elementwise kernels meet no bad data */
+    j->fn(j->bufs, j->syms, status, r0, r1);
+}
+
 /* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. An
  * operand produced by a transpose in the kernel is read through the transpose's input, its
- * last two strides swapped. */
-static bool run_matmul(cg_exec *p, const cg_kernel *k, void **bufs, const int64_t *syms)
+ * last two strides swapped. The epilogue, compiled as fn, runs on each block of finished rows. */
+static bool run_matmul(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **bufs, const int64_t *syms)
 {
-    const dl_op *op = k->ops[k->nops - 1];
+    cg_gemm *gemm = p->kgemm[k - p->prog->kernels];     /* max-autotune's choice for this kernel */
+    const dl_op *op = k->ops[k->matmul];
     const dl_type *at = &op->in[0]->type, *bt = &op->in[1]->type;
     int ra = at->rank, rb = bt->rank;
     int64_t M = eval_dim(p, at->dim[ra - 2], syms), K = eval_dim(p, at->dim[ra - 1], syms);
@@ -241,7 +263,7 @@ static bool run_matmul(cg_exec *p, const cg_kernel *k, void **bufs, const int64_
         batch *= eval_dim(p, at->dim[d], syms);
     const float *A = bufs[op->in[0]->id], *B = bufs[op->in[1]->id];
     int64_t rsa = K, csa = 1, rsb = N, csb = 1;
-    for (int o = 0; o + 1 < k->nops; o++) {
+    for (int o = 0; o < k->matmul; o++) {
         const dl_op *t = k->ops[o];
         if (&t->res[0] == op->in[0])
             A = bufs[t->in[0]->id], rsa = 1, csa = M;
@@ -249,12 +271,17 @@ static bool run_matmul(cg_exec *p, const cg_kernel *k, void **bufs, const int64_
             B = bufs[t->in[0]->id], rsb = 1, csb = K;
     }
     float *C = bufs[op->res[0].id];
+    epilogue_job job = {fn, bufs, syms};
+    cg_gemm_epilogue epi = {run_epilogue, &job, 0};
     if (rb == 2)
-        return cg_gemm_run_strided(p->gemm, p->pool, batch * M, N, K, A, rsa, csa, B, rsb, csb, C, N);
-    for (int64_t i = 0; i < batch; i++)
-        if (!cg_gemm_run_strided(p->gemm, p->pool, M, N, K, A + i * M * K, rsa, csa, B + i * K * N, rsb, csb,
-                                 C + i * M * N, N))
+        return cg_gemm_run_epilogue(gemm, p->pool, batch * M, N, K, A, rsa, csa, B, rsb, csb, C, N,
+                                    fn ? &epi : NULL);
+    for (int64_t i = 0; i < batch; i++) {
+        epi.row0 = i * M;
+        if (!cg_gemm_run_epilogue(gemm, p->pool, M, N, K, A + i * M * K, rsa, csa, B + i * K * N, rsb, csb,
+                                  C + i * M * N, N, fn ? &epi : NULL))
             return false;
+    }
     return true;
 }
 
@@ -279,7 +306,7 @@ static bool run_split(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **b
 {
     if (!p->pool || rt_pool_threads(p->pool) < 2 || k->kind != CG_K_ELEMENTWISE)
         return false;
-    cg_tensor out = concrete(p, &k->ops[k->nops - 1]->res[0], NULL, syms);
+    cg_tensor out = concrete(p, k->out[0], NULL, syms);
     int r = out.type.rank;
     int64_t rows = 1, inner = r ? out.type.dim[r - 1].c : 1;
     for (int d = 0; d + 1 < r; d++)
@@ -294,6 +321,12 @@ static bool run_split(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **b
 static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char *err, size_t errlen)
 {
     const cg_kernel *k = &p->prog->kernels[i];
+    if (k->kind == CG_K_MATMUL) {
+        if (run_matmul(p, k, p->fns[i], bufs, syms))
+            return true;
+        snprintf(err, errlen, "out of memory in a matrix product");
+        return false;
+    }
     if (p->fns[i]) {
         if (run_split(p, k, p->fns[i], bufs, syms))
             return true;
@@ -308,12 +341,6 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
     }
     if (k->kind == CG_K_VIEW)
         return true;
-    if (k->kind == CG_K_MATMUL) {
-        if (run_matmul(p, k, bufs, syms))
-            return true;
-        snprintf(err, errlen, "out of memory in a matrix product");
-        return false;
-    }
     const dl_op *op = k->ops[0];
     cg_tensor in[256], out[64];
     if (op->nin > 256 || op->nres > 64) {
@@ -325,7 +352,7 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
     for (int r = 0; r < op->nres; r++)
         out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
     if (k->kind == CG_K_CONV)
-        return cg_conv_run(p->gemm, p->pool, op, in, out, err, errlen);
+        return cg_conv_run(p->kgemm[i], p->pool, op, in, out, err, errlen);
     if (k->kind == CG_K_SCATTER)
         return cg_scatter_run(op, in, out, err, errlen);
     return cg_ref_op(op, in, out, err, errlen);
@@ -361,6 +388,62 @@ const cg_memplan *cg_exec_memplan(const cg_exec *p) { return p->mp; }
 const int64_t *cg_exec_syms(const cg_exec *p) { return p->is_placed ? p->placed : NULL; }
 int64_t cg_exec_arena_grows(const cg_exec *p) { return p->arena_grows; }
 
+/* ---- -O max-autotune and -O reduce-overhead (docs/modes.md) ---------------------------- */
+
+bool cg_exec_bind(const cg_exec *p, const cg_tensor *args, int64_t *syms, char *err, size_t errlen)
+{
+    if (p->prog->nsyms > 256) {
+        snprintf(err, errlen, "more than 256 symbolic dimensions");
+        return false;
+    }
+    return bind_syms(p, args, syms, err, errlen);
+}
+
+void cg_exec_set_gemm(cg_exec *p, int kernel, cg_gemm *g) { p->kgemm[kernel] = g ? g : p->gemm; }
+cg_gemm *cg_exec_gemm(const cg_exec *p, int kernel) { return p->kgemm[kernel]; }
+rt_pool *cg_exec_pool(const cg_exec *p) { return p->pool; }
+int64_t cg_exec_straight_runs(const cg_exec *p) { return p->straight_runs; }
+
+bool cg_exec_run_kernel(cg_exec *p, int kernel, void **bufs, const int64_t *syms, char *err, size_t errlen)
+{
+    return run_kernel(p, kernel, bufs, syms, err, errlen);
+}
+
+bool cg_exec_set_straight(cg_exec *p, const int64_t *syms, cg_straight_fn *fn, char *err, size_t errlen)
+{
+    if (!p->env && !(p->env = calloc(1, sizeof *p->env))) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    memcpy(p->straight_syms, syms, sizeof *syms * (size_t)p->prog->nsyms);
+    *p->env = (cg_straight_env){.exec = p, .pool = p->pool, .gemm = p->kgemm, .syms = p->straight_syms};
+    p->straight = fn;
+    return true;
+}
+
+/* The straight-line step over the arena; a failing kernel's message as run_kernel gives it. */
+static bool run_straight(cg_exec *p, void **bufs, char *err, size_t errlen)
+{
+    cg_straight_env *env = p->env;
+    env->status[0] = CG_STATUS_OK;
+    env->err[0] = 0;
+    int64_t bad = p->straight(env, bufs, p->arena);
+    p->straight_runs++;
+    if (bad < 0)
+        return true;
+    const cg_kernel *k = &p->prog->kernels[bad];
+    if (env->status[0] == CG_STATUS_INDEX) {
+        int at = env->status[3] >= 0 && env->status[3] < k->nops ? (int)env->status[3] : 0;
+        snprintf(err, errlen, "'%s': index %lld is out of range for a dimension of size %lld",
+                 ir_op_info(k->ops[at]->code)->name, (long long)env->status[1], (long long)env->status[2]);
+    } else {
+        snprintf(err, errlen, "%s", env->err[0] ? env->err : "out of memory in a matrix product");
+    }
+    return false;
+}
+
+/* ---- running a call ------------------------------------------------------------------------ */
+
 bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *const *outs, char *err,
                  size_t errlen)
 {
@@ -380,8 +463,10 @@ bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *co
     void **bufs = p->bufs;
     for (int a = 0; a < f->nargs; a++)
         bufs[a] = args[a].data;
+    /* reduce-overhead: the step specialized to these symbols fills bufs and runs the kernels. */
+    bool straight = p->straight && !p->ktime && !memcmp(syms, p->straight_syms, sizeof *syms * (size_t)p->prog->nsyms);
     /* Op results: a slot in the arena, a view's operand's storage, or none (fused, unwritten). */
-    for (int id = f->nargs; id < p->nbufs; id++) {
+    for (int id = f->nargs; !straight && id < p->nbufs; id++) {
         int root = p->mp->root[id];
         bufs[id] = p->mp->def[id] >= 0 ? p->arena + p->mp->offset[id] : root != id ? bufs[root] : NULL;
     }
@@ -395,7 +480,9 @@ bool cg_exec_run(cg_exec *p, const cg_tensor *args, cg_tensor *results, void *co
     int64_t bytes = p->mp->peak;
     p->buffer_bytes = bytes;
     p->runs++;
-    for (int i = 0; ok && i < p->prog->nkernels; i++) {
+    if (straight)
+        ok = run_straight(p, bufs, err, errlen);
+    for (int i = 0; ok && !straight && i < p->prog->nkernels; i++) {
         struct timespec t0, t1;
         if (p->ktime)
             clock_gettime(CLOCK_MONOTONIC, &t0);

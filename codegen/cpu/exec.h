@@ -22,8 +22,8 @@ enum { CG_STATUS_OK, CG_STATUS_INDEX };
 
 typedef struct cg_exec cg_exec;
 
-/* An executor of `prog` (which must outlive it): fns[i] is kernel i's code, NULL for the kinds
- * without compiled code (matmul, conv, view, reference); `gemm` runs the matrix products and
+/* An executor of `prog` (which must outlive it): fns[i] is kernel i's code (a matrix product's:
+ * its epilogue's), NULL for the kinds without compiled code (matmul, conv, view, reference); `gemm` runs the matrix products and
  * convolutions (NULL when prog has none) and is borrowed, as `pool` is: with pool NULL the
  * executor starts its own when prog has work to split. NULL with a message in err. */
 cg_exec *cg_exec_create(const cg_program *prog, cg_kernel_fn *const *fns, cg_gemm *gemm, rt_pool *pool,
@@ -49,6 +49,31 @@ int64_t  cg_exec_arena_grows(const cg_exec *e);
  * kernels by time, the share of each kind and the buffer bytes of a call. */
 bool     cg_exec_profile(cg_exec *e);
 void     cg_exec_profile_report(const cg_exec *e, FILE *out, int top);
+
+/* ---- -O max-autotune and -O reduce-overhead (docs/modes.md) ---------------------------- */
+
+/* Binds the symbols from args as a call does, checking every argument: syms in prog->syms'
+ * order (at most 256). False with a message in err. */
+bool     cg_exec_bind(const cg_exec *e, const cg_tensor *args, int64_t *syms, char *err, size_t errlen);
+/* Kernel `kernel` (a matrix product or a convolution) runs on g (borrowed; NULL: the gemm the
+ * executor was made with): max-autotune's choice for its shape. */
+void     cg_exec_set_gemm(cg_exec *e, int kernel, cg_gemm *g);
+cg_gemm *cg_exec_gemm(const cg_exec *e, int kernel);
+/* The threads the kernels split their work across (NULL: none). */
+rt_pool *cg_exec_pool(const cg_exec *e);
+/* Runs kernel `kernel` on bufs (per value id) at syms as a call does. False with a message. */
+bool     cg_exec_run_kernel(cg_exec *e, int kernel, void **bufs, const int64_t *syms, char *err,
+                            size_t errlen);
+
+/* reduce-overhead: from now on a call whose symbols are `syms` runs `fn`, the step specialized
+ * to them (codegen/cpu/straight.h), instead of the kernels one by one; other calls, and every
+ * call while profiling, run the plan as before. False when memory is short. */
+typedef struct cg_straight_env cg_straight_env;
+typedef int64_t cg_straight_fn(cg_straight_env *env, void **bufs, char *arena);
+bool     cg_exec_set_straight(cg_exec *e, const int64_t *syms, cg_straight_fn *fn, char *err,
+                              size_t errlen);
+/* How many calls ran the straight-line step. */
+int64_t  cg_exec_straight_runs(const cg_exec *e);
 
 /* The integer helpers compiled kernels call by name (Python's floor division and modulo,
  * integer powers): the JIT resolves them in this process, an AOT library links them. */

@@ -26,6 +26,13 @@ typedef struct cg_gemm_params {
 
 typedef struct cg_gemm cg_gemm;
 
+/* One call of the gemm as a kernel makes it (cg_gemm_run_strided's arguments but the data):
+ * what max-autotune times candidates on and keys its choices by (codegen/cpu/tune.h). */
+typedef struct cg_gemm_shape {
+    int64_t M, N, K;
+    int64_t rsa, csa, rsb, csb, ldc;
+} cg_gemm_shape;
+
 /* The micro-kernel: c[0:m, 0:n] (+= when add) = a_sliver (k x MR, packed) @ b_sliver (k x NR,
  * packed); c's rows are ldc apart. */
 typedef void cg_gemm_ukr(int64_t k, const float *a, const float *b, float *c, int64_t ldc, int64_t m,
@@ -63,6 +70,21 @@ bool cg_gemm_run(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, con
 bool cg_gemm_run_strided(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
                          int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
                          int64_t ldc);
+
+/* An epilogue: fn(ctx, r0, r1) is called once the rows [r0, r1) of C are final (all of N, all
+ * of K), on the thread that finished them while they are in its cache when it can be arranged
+ * (N within one packed B block and no split of B's columns), else after the product, the rows
+ * split across the pool. Every row is passed exactly once. */
+typedef struct cg_gemm_epilogue {
+    void  (*fn)(void *ctx, int64_t r0, int64_t r1);
+    void   *ctx;
+    int64_t row0;     /* added to the rows passed (a batch's first row) */
+} cg_gemm_epilogue;
+
+/* cg_gemm_run_strided with an epilogue (NULL: none). */
+bool cg_gemm_run_epilogue(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                          int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
+                          int64_t ldc, const cg_gemm_epilogue *epi);
 
 /* The micro-kernel for `p` as optimized LLVM IR (want_asm false) or as the assembly of j's CPU,
  * for inspection and FileCheck tests. malloc'd, the caller frees; NULL with a message in err. */

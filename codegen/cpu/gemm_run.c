@@ -118,6 +118,7 @@ typedef struct step {
     int64_t      kc, nc, pc, jc;
     int64_t      n_ic, n_jg, slivers;   /* items = n_ic x n_jg; slivers of NR in the B block */
     int64_t      add, pass;
+    const cg_gemm_epilogue *epi;        /* run per finished A block (ic) on the last step */
 } step;
 
 static void pack_b_task(void *ctx, int64_t s0, int64_t s1, int thread)
@@ -153,7 +154,17 @@ static void compute_task(void *ctx, int64_t it0, int64_t it1, int thread)
                 g->ukr(st->kc, ts->a + i * st->kc, b, c + i * st->ldc, st->ldc,
                        min64(p->mr, mc - i), n, st->add);
         }
+        if (st->epi)
+            st->epi->fn(st->epi->ctx, st->epi->row0 + i0, st->epi->row0 + i0 + mc);
     }
+}
+
+/* The epilogue over rows [r0, r1) split across the pool, after the product. */
+static void epilogue_task(void *ctx, int64_t r0, int64_t r1, int thread)
+{
+    (void)thread;
+    const cg_gemm_epilogue *epi = ctx;
+    epi->fn(epi->ctx, epi->row0 + r0, epi->row0 + r1);
 }
 
 /* The buffers are sized for the parameters' full blocks on first use, so they never regrow. */
@@ -200,11 +211,20 @@ bool cg_gemm_run_strided(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_
                          int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
                          int64_t ldc)
 {
+    return cg_gemm_run_epilogue(g, pool, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, NULL);
+}
+
+bool cg_gemm_run_epilogue(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A,
+                          int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
+                          int64_t ldc, const cg_gemm_epilogue *epi)
+{
     if (M <= 0 || N <= 0)
         return true;
     if (K <= 0) {
         for (int64_t i = 0; i < M; i++)
             memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        if (epi)
+            epi->fn(epi->ctx, epi->row0, epi->row0 + M);
         return true;
     }
     const cg_gemm_params *p = &g->p;
@@ -232,10 +252,14 @@ bool cg_gemm_run_strided(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64_
             st.kc = min64(p->kc, K - pc);
             st.add = pc > 0;
             st.pass = ++g->pass;
+            /* The rows of an A block are final after its last step when it covers all of N. */
+            st.epi = epi && jc + st.nc >= N && jc == 0 && st.n_jg == 1 && pc + st.kc >= K ? epi : NULL;
             run_on(pool, parallel, st.slivers, pack_b_task, &st);
             run_on(pool, parallel, st.n_ic * st.n_jg, compute_task, &st);
         }
     }
     pthread_mutex_unlock(&g->lock);
+    if (epi && (N > p->nc || st.n_jg > 1))
+        run_on(pool, parallel && M > 1, M, epilogue_task, (void *)epi);
     return true;
 }

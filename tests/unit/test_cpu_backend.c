@@ -83,8 +83,9 @@ static void free_all(cg_tensor *t, int n)
 }
 
 /* Runs f on each argument set with the reference and with the CPU backend, compiled once
- * unfused (-O0) and once fused; compares the results and the arguments afterwards (buffer
- * updates). A set the reference refuses (a division by zero, an index out of range) is skipped. */
+ * unfused (-O0) and once fused (after the fuse pass, as in -O default); compares the results and
+ * the arguments afterwards (buffer updates). A set the reference refuses (a division by zero, an
+ * index out of range) is skipped. */
 static bool check_backend(const dl_func *f, const dl_func *lowered, int nsets, cg_tensor (*sets)[16],
                           const char *const *what)
 {
@@ -92,6 +93,14 @@ static bool check_backend(const dl_func *f, const dl_func *lowered, int nsets, c
     char err[512];
     bool ok = true;
     for (int fuse = 0; fuse < 2 && ok; fuse++) {
+        dl_pass_opts opts = {.verify_each = true};
+        dl_diag *diag = sup_diag_create(stderr);
+        bool fused = !fuse || (diag && pass_run_pipeline(lowered->module, "fuse", &opts, diag));
+        sup_diag_destroy(diag);
+        if (!fused) {
+            fprintf(stderr, "%s: the fuse pass failed\n", what[0]);
+            return false;
+        }
         cg_cpu *p = cg_cpu_compile(lowered, fuse, err, sizeof err);
         if (!p) {
             fprintf(stderr, "%s: compile: %s\n", what[0], err);

@@ -1,0 +1,191 @@
+/* The fusion pass: decides which ops run as one kernel and marks them with a group number
+ * (`{group=N}` in the printed IR), moving ops where needed so that each group is a run of
+ * consecutive ops. Code generation (codegen/program.c) makes one kernel per group. The groups,
+ * in the manner of XLA's and Inductor's fusion:
+ *
+ * - Elementwise groups: a run of consecutive elementwise ops (dc_fusible) whose results all have
+ *   one shape. The group computes everything for one element in registers: each input is read
+ *   once, a value goes to memory only when an op outside the group (or the function's results)
+ *   needs it, so a group may have several outputs (AdamW's new parameter and both moments are
+ *   one kernel). Ops need not depend on each other: unrelated ops of one shape share the loop
+ *   (horizontal fusion). A splat constant (one value) joins wherever it is used only inside the
+ *   group; one that is also used outside is moved ahead of the group.
+ * - Matrix-product groups: an f32 matmul the gemm takes, the transposes it reads its operands
+ *   through (a transpose of the last two dimensions used by this product alone, moved next to
+ *   it: the gemm reads the operand where it lies), and an epilogue: the elementwise ops after it
+ *   whose results have the product's shape (bias, activation, residual), computed on each block
+ *   of rows as the gemm finishes it.
+ *
+ * Groups stop at 48 ops or 48 inputs read from memory (the kernels' limits). */
+#include "passes/decompose.h"
+#include "passes/pass.h"
+
+enum { MAX_OPS = 48, MAX_IN = 48 };
+
+typedef struct group {
+    int            id;          /* the number its members carry while it is open */
+    dl_op         *first;       /* its first member; members are consecutive from here */
+    int            nops;
+    bool           has_shape;   /* set by the first member that is not a splat constant */
+    dl_type        shape;       /* the dimensions every such member's result has */
+    bool           matmul;
+    int            nin;
+    const dl_value *in[MAX_IN]; /* values read from memory */
+} group;
+
+static bool same_dims(const dl_type *a, const dl_type *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int d = 0; d < a->rank; d++)
+        if (!ir_dim_eq(a->dim[d], b->dim[d]))
+            return false;
+    return true;
+}
+
+static bool is_splat(const dl_op *op)
+{
+    return op->code == DL_OP_CONSTANT && ir_attr_find(op->nattr, op->attr, "value")->n == 1;
+}
+
+static bool native_matmul(const dl_op *op)
+{
+    return op->code == DL_OP_MATMUL && op->nres == 1 && dc_matmul_native(&op->in[0]->type, &op->in[1]->type);
+}
+
+/* The operands of op the group would read from memory that it does not read yet. */
+static int new_inputs(const group *g, const dl_op *op, const dl_value **out)
+{
+    int n = 0;
+    for (int i = 0; i < op->nin; i++) {
+        const dl_value *v = op->in[i];
+        bool known = v->def && v->def->group == g->id;
+        for (int k = 0; k < g->nin && !known; k++)
+            known = g->in[k] == v;
+        for (int k = 0; k < n && !known; k++)
+            known = out[k] == v;
+        if (!known)
+            out[n++] = v;
+    }
+    return n;
+}
+
+static void add(group *g, dl_op *op)
+{
+    const dl_value *in[8];
+    int n = op->nin <= 8 ? new_inputs(g, op, in) : 0;
+    for (int k = 0; k < n && g->nin < MAX_IN; k++)
+        g->in[g->nin++] = in[k];
+    if (!g->nops)
+        g->first = op;
+    g->nops++;
+    op->group = g->id;
+    if (!g->has_shape && !is_splat(op)) {
+        g->shape = op->res[0].type;
+        g->has_shape = true;
+    }
+}
+
+static bool joins(const group *g, const dl_op *op)
+{
+    if (!g->nops || !dc_fusible(op) || g->nops >= MAX_OPS || op->nin > 8)
+        return false;
+    const dl_value *in[8];
+    if (g->nin + new_inputs(g, op, in) > MAX_IN)
+        return false;
+    return is_splat(op) || !g->has_shape || same_dims(&g->shape, &op->res[0].type);
+}
+
+static bool used_outside(const dl_op *op, int id)
+{
+    /* Uses are not linked to their users: look at the ops after it. */
+    for (const dl_op *u = op->next; u; u = u->next)
+        if (u->group != id)
+            for (int i = 0; i < u->nin; i++)
+                for (int r = 0; r < op->nres; r++)
+                    if (u->in[i] == &op->res[r])
+                        return true;
+    return false;
+}
+
+/* Ends the group: splat constants also used outside it move ahead of it; a group left with one
+ * op is no group. Returns the next free number. */
+static int close_group(group *g)
+{
+    if (!g->nops)
+        return g->id;
+    dl_op *end = g->first;
+    for (int k = 1; k < g->nops; k++)
+        end = end->next;
+    end = end->next;
+    int n = 0;
+    for (dl_op *op = g->first, *next; op != end; op = next) {
+        next = op->next;
+        if (is_splat(op) && used_outside(op, g->id)) {
+            op->group = 0;
+            if (op != g->first)
+                ir_op_move_before(g->first, op);
+            else
+                g->first = next;
+        } else
+            n++;
+    }
+    int id = g->id;
+    if (n < 2) {
+        for (dl_op *op = g->first; op && op != end; op = op->next)
+            op->group = 0;
+    } else
+        id++;
+    *g = (group){.id = id};
+    return id;
+}
+
+/* A matmul group: the product and the transposes it can read through, moved just before it. */
+static void start_matmul(group *g, dl_op *mm)
+{
+    g->matmul = true;
+    for (int i = 0; i < 2; i++) {
+        dl_op *t = (dl_op *)dc_swap_last2(mm->in[i]->def);
+        if (!t || mm->in[i]->nuses != 1 || t->group ||
+            (i == 0 && mm->in[0]->type.rank > 2 && mm->in[1]->type.rank == 2))
+            continue;
+        ir_op_move_before(mm, t);
+        add(g, t);
+    }
+    add(g, mm);
+    g->shape = mm->res[0].type;
+    g->has_shape = true;
+}
+
+static void fuse_func(dl_func *f, int *next_id)
+{
+    for (dl_op *op = f->first; op; op = op->next)
+        op->group = 0;
+    group g = {.id = *next_id};
+    for (dl_op *op = f->first, *next; op; op = next) {
+        next = op->next;
+        if (op->code == DL_OP_RETURN || op->code == DL_OP_ASSIGN) {
+            g.id = close_group(&g);
+            continue;
+        }
+        if (joins(&g, op)) {
+            add(&g, op);
+            continue;
+        }
+        g.id = close_group(&g);
+        if (native_matmul(op))
+            start_matmul(&g, op);
+        else if (dc_fusible(op))
+            add(&g, op);
+    }
+    *next_id = close_group(&g);
+}
+
+bool pass_fuse(dl_module *m, const dl_pass_opts *opts, dl_diag *diag)
+{
+    (void)opts, (void)diag;
+    int id = 1;
+    for (dl_func *f = m->first; f; f = f->next)
+        fuse_func(f, &id);
+    return true;
+}
