@@ -279,7 +279,5 @@ bool ir_verify(dl_module *m, dl_diag *diag);
 void       ir_print(FILE *out, const dl_module *m);
 void       ir_print_func(FILE *out, const dl_func *f);
 dl_module *ir_parse(const char *name, const char *text, size_t len, dl_diag *diag);
-/* Graphviz DOT of the module (--emit=dot). */
-void       ir_print_dot(FILE *out, const dl_module *m);
 
 #endif
