@@ -87,13 +87,14 @@ static void poly_add_poly(poly *p, const poly *q)
         poly_add(p, &q->t[i]);
 }
 
-/* p's value with every remaining symbol = 1 (a bound polynomial has none left). */
+/* p's value with every remaining symbol = 1 (a bound polynomial has none left); -1 when lost. */
 static int64_t poly_at_ones(const poly *p)
 {
     int64_t v = 0;
-    for (int i = 0; i < p->n; i++)
-        v += p->t[i].c;
-    return v;
+    for (int i = 0; i < p->n && !p->lost; i++)
+        if (__builtin_add_overflow(v, p->t[i].c, &v))
+            return -1;
+    return p->lost ? -1 : v;
 }
 
 /* Highest degree first, then by the symbols' names: `4*N*T + 8*N + 64`. */
@@ -134,17 +135,17 @@ static void poly_str(const poly *p, char *buf, size_t len)
 
 /* ---- what an op costs ------------------------------------------------------------------------ */
 
-static term dim_term(const rctx *x, dl_dim d)
+/* A dimension as a term: its symbols' values multiplied in when they are bound. */
+static term dim_term(const rctx *x, dl_dim d, bool *ok)
 {
     term t = term_const(d.c);
     for (int k = 0; k < d.n; k++) {
         int s = cg_program_sym(x->prog, d.sym[k]);
         if (x->syms && s >= 0) {
-            if (__builtin_mul_overflow(t.c, x->syms[s], &t.c))
-                t.c = INT64_MAX;
+            *ok &= !__builtin_mul_overflow(t.c, x->syms[s], &t.c);
         } else {
             term one = {.c = 1, .n = 1, .sym = {d.sym[k]}};
-            term_mul(&t, &one);     /* at most DL_DIM_MAXSYM: always fits */
+            *ok &= term_mul(&t, &one);
         }
     }
     return t;
@@ -155,7 +156,7 @@ static term dims_term(const rctx *x, const dl_type *t, int first, int end, int64
 {
     term r = term_const(c);
     for (int d = first; d < end; d++) {
-        term f = dim_term(x, t->dim[d]);
+        term f = dim_term(x, t->dim[d], ok);
         *ok &= term_mul(&r, &f);
     }
     return r;
@@ -202,7 +203,7 @@ static void op_flops(const rctx *x, const dl_op *op, poly *p)
     switch (op->code) {
     case DL_OP_MATMUL: {        /* 2*M*N*K over the batch: two per output element and K */
         t = numel(x, out, 2, &ok);
-        term k = dim_term(x, in0->dim[in0->rank - 1]);
+        term k = dim_term(x, in0->dim[in0->rank - 1], &ok);
         ok &= term_mul(&t, &k);
         break;
     }
@@ -225,9 +226,10 @@ static void op_flops(const rctx *x, const dl_op *op, poly *p)
     }
     case DL_OP_SDPA: {          /* the two products, as PyTorch counts it: 2*B*L*S*(E + Ev) */
         const dl_type *k = &op->in[1]->type, *v = &op->in[2]->type;
-        term rows = dims_term(x, out, 0, out->rank - 1, 2, &ok), s = dim_term(x, k->dim[k->rank - 2]);
+        term rows = dims_term(x, out, 0, out->rank - 1, 2, &ok), s = dim_term(x, k->dim[k->rank - 2], &ok);
         ok &= term_mul(&rows, &s);
-        term qk = rows, pv = rows, e = dim_term(x, in0->dim[in0->rank - 1]), ev = dim_term(x, v->dim[v->rank - 1]);
+        term qk = rows, pv = rows;
+        term e = dim_term(x, in0->dim[in0->rank - 1], &ok), ev = dim_term(x, v->dim[v->rank - 1], &ok);
         ok &= term_mul(&qk, &e) && term_mul(&pv, &ev);
         poly_add(p, &qk);
         t = pv;
@@ -304,8 +306,8 @@ void cg_report_kernel_cost(const cg_program *prog, int kernel, const int64_t *sy
     *flops = *bytes = -1;
     if (pf && pb) {
         kernel_cost(&x, &prog->kernels[kernel], pf, pb);
-        *flops = pf->lost ? -1 : poly_at_ones(pf);
-        *bytes = pb->lost ? -1 : poly_at_ones(pb);
+        *flops = poly_at_ones(pf);
+        *bytes = poly_at_ones(pb);
     }
     sup_free(pf);
     sup_free(pb);
@@ -420,8 +422,11 @@ static bool print_table(FILE *out, const rctx *x, const char *note)
     poly_str(&s->tf, fs, sizeof fs);
     poly_str(&s->tb, bs, sizeof bs);
     int64_t f1 = poly_at_ones(&s->tf), b1 = poly_at_ones(&s->tb);
-    fprintf(out, "total: %d kernels, %s FLOPs, %s bytes, %.2f FLOPs/byte%s\n", prog->nkernels, fs, bs,
-            b1 > 0 ? (double)f1 / (double)b1 : 0.0, prog->nsyms && !x->syms ? " (at every symbol = 1)" : "");
+    char ai[64] = "?";
+    if (f1 >= 0 && b1 > 0)
+        snprintf(ai, sizeof ai, "%.2f", (double)f1 / (double)b1);
+    fprintf(out, "total: %d kernels, %s FLOPs, %s bytes, %s FLOPs/byte%s\n", prog->nkernels, fs, bs, ai,
+            prog->nsyms && !x->syms ? " (at every symbol = 1)" : "");
     sup_free(s);
     return true;
 }
