@@ -16,7 +16,10 @@
  *   whose results have the product's shape (bias, activation, residual), computed on each block
  *   of rows as the gemm finishes it.
  *
- * Groups stop at 48 ops or 48 inputs read from memory (the kernels' limits). */
+ * Buffer updates (`assign`) take effect after the step whatever their place, so they move to
+ * the end first and split no group. An op of one element (a scalar: AdamW's bias corrections, a learning rate) that does not
+ * depend on the open group moves ahead of it rather than end it, so the updates around it stay
+ * one group. Groups stop at 48 ops or 48 inputs read from memory (the kernels' limits). */
 #include "passes/decompose.h"
 #include "passes/pass.h"
 
@@ -96,6 +99,38 @@ static bool joins(const group *g, const dl_op *op)
     return is_splat(op) || !g->has_shape || same_dims(&g->shape, &op->res[0].type);
 }
 
+/* An op of single-element results that reads nothing of g but splat constants (which move
+ * with it): it can run before g starts. */
+static bool hoistable(const group *g, const dl_op *op)
+{
+    if (!g->nops || (ir_op_info(op->code)->props & P_EFFECT) || !op->nres)
+        return false;
+    for (int r = 0; r < op->nres; r++)
+        for (int d = 0; d < op->res[r].type.rank; d++)
+            if (op->res[r].type.dim[d].n || op->res[r].type.dim[d].c != 1)
+                return false;
+    for (int i = 0; i < op->nin; i++)
+        if (op->in[i]->def && op->in[i]->def->group == g->id && !is_splat(op->in[i]->def))
+            return false;
+    return true;
+}
+
+static void hoist(group *g, dl_op *op)
+{
+    for (int i = 0; i < op->nin; i++) {
+        dl_op *c = op->in[i]->def;
+        if (c && c->group == g->id) {
+            c->group = 0;
+            g->nops--;
+            if (c == g->first)
+                g->first = c->next;
+            else
+                ir_op_move_before(g->first, c);
+        }
+    }
+    ir_op_move_before(g->first, op);
+}
+
 static bool used_outside(const dl_op *op, int id)
 {
     /* Uses are not linked to their users: look at the ops after it. */
@@ -159,8 +194,17 @@ static void start_matmul(group *g, dl_op *mm)
 
 static void fuse_func(dl_func *f, int *next_id)
 {
-    for (dl_op *op = f->first; op; op = op->next)
+    /* The moved assigns gather before the return, the first of them marking where to stop. */
+    dl_op *end = f->last && f->last->code == DL_OP_RETURN ? f->last : NULL, *stop = end;
+    for (dl_op *op = f->first, *next; op && op != stop; op = next) {
+        next = op->next;
         op->group = 0;
+        if (op->code == DL_OP_ASSIGN && end) {
+            ir_op_move_before(end, op);
+            if (stop == end)
+                stop = op;
+        }
+    }
     group g = {.id = *next_id};
     for (dl_op *op = f->first, *next; op; op = next) {
         next = op->next;
@@ -170,6 +214,10 @@ static void fuse_func(dl_func *f, int *next_id)
         }
         if (joins(&g, op)) {
             add(&g, op);
+            continue;
+        }
+        if (hoistable(&g, op)) {
+            hoist(&g, op);
             continue;
         }
         g.id = close_group(&g);

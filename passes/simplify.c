@@ -6,9 +6,13 @@
  *   reshape-like ops that keep the type -> x; a chain of them -> one reshape
  *   transpose/permute that keep the order -> x; a chain of them -> one permute
  *   expand/broadcast_to/slice/concat that keep the value -> x
+ *   (a @ b)^T -> b^T @ a^T, the transposes swapping the last two dimensions, when nothing else
+ *   uses a @ b: the gemm reads transposed operands where they lie, so the copy goes (a weight's
+ *   gradient x^T @ g transposed back is g^T @ x); each element is the same sum over k
  * Each rewrite only applies when the result type equals the replacement's type. Dimension
  * attributes are put in canonical form first (non-negative, sorted where order does not
  * matter, transpose with dim0 < dim1) so that CSE sees `dim=-1` and `dim=1` as the same. */
+#include "passes/decompose.h"
 #include "passes/eval.h"
 #include "passes/pass.h"
 
@@ -114,6 +118,16 @@ static dl_value *emit(dl_op *at, dl_opcode code, int nin, dl_value *const *in, i
     return &op->res[0];
 }
 
+/* v with its last two dimensions swapped: a transpose's input, or a new transpose before `at`. */
+static dl_value *swapped(dl_op *at, dl_value *v)
+{
+    if (dc_swap_last2(v->def))
+        return v->def->in[0];
+    int r = v->type.rank;
+    dl_attr a[2] = {{.name = "dim0", .kind = DL_ATTR_INT, .u.i = r - 2}, {.name = "dim1", .kind = DL_ATTR_INT, .u.i = r - 1}};
+    return emit(at, DL_OP_TRANSPOSE, 1, &v, 2, a);
+}
+
 /* The value `op` simplifies to, or NULL. */
 static dl_value *simplify_op(dl_op *op)
 {
@@ -172,6 +186,12 @@ static dl_value *simplify_op(dl_op *op)
     }
     case DL_OP_TRANSPOSE:
     case DL_OP_PERMUTE: {
+        if (dc_swap_last2(op) && xd && xd->code == DL_OP_MATMUL && x->nuses == 1 && xd->in[0]->type.rank >= 2 &&
+            xd->in[0]->type.rank == xd->in[1]->type.rank) {
+            dl_value *bt = swapped(op, xd->in[1]), *at = swapped(op, xd->in[0]);
+            dl_value *mm = emit(op, DL_OP_MATMUL, 2, (dl_value *[]){bt, at}, 0, NULL);
+            return same_type(mm, r) ? mm : NULL;
+        }
         int p[DL_MAX_RANK], q[DL_MAX_RANK], rank = x->type.rank;
         perm_of(op, p);
         dl_value *src = x;
