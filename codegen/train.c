@@ -581,6 +581,10 @@ bool cg_train_run(dl_module *m, const cg_train_opts *o, bool *interrupted, dl_di
         if (tr.eval.p)
             cg_report_exec(stdout, cg_cpu_exec(tr.eval.p));
     }
+    if (o->time) {
+        cg_cpu_mode_summary(tr.step.p, stderr);
+        cg_cpu_mode_summary(tr.eval.p, stderr);
+    }
     if (o->profile && tr.step.p) {
         cg_cpu_profile_report(tr.step.p, stderr, 15);
         cg_cpu_profile_report(tr.eval.p, stderr, 5);

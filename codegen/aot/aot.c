@@ -7,6 +7,7 @@
 
 #include "codegen/aot/header.h"
 #include "codegen/aot/model.h"
+#include "codegen/aot/special.h"
 #include "codegen/cpu/cpu.h"
 #include "codegen/report.h"
 #include "codegen/run.h"
@@ -320,11 +321,13 @@ static bool emit_kernels(gen *g, const dl_module *lib, bool fuse, sup_arena *a, 
 /* The descriptor, laid out as cg_aot_desc. */
 static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights, size_t wlen, const cg_aot_opts *o,
                       LLVMValueRef names, LLVMValueRef fns, int nk, bool has_gemm, const cg_gemm_params *gp,
-                      uint64_t seed, int64_t batches)
+                      uint64_t seed, int64_t batches, LLVMValueRef special[10])
 {
     LLVMTypeRef arr6 = LLVMArrayType2(g->i64, 6);
     LLVMTypeRef fields[] = {g->i64, g->ptr, g->ptr, g->i64, g->ptr, g->i64, g->i64, g->i64,
-                            g->ptr, g->ptr, g->i64, g->ptr, arr6, g->i64, g->i64, g->i64, g->ptr};
+                            g->ptr, g->ptr, g->i64, g->ptr, arr6, g->i64, g->i64, g->i64, g->ptr,
+                            /* special.h */
+                            g->i64, g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr};
     char *host = o->cpu ? NULL : LLVMGetHostCPUName();
     const char *cpu = o->cpu ? o->cpu : host;
     LLVMTypeRef st = LLVMStructTypeInContext(g->c, fields, sizeof fields / sizeof *fields, false);
@@ -350,6 +353,8 @@ static void emit_desc(gen *g, const char *ir, size_t ir_len, const void *weights
         i64c(g, batches),
         i64c(g, required_isa(o->cpu)),
         const_bytes(g, "cpu", cpu, strlen(cpu), 1),
+        special[0], special[1], special[2], special[3], special[4], special[5], special[6], special[7],
+        special[8], special[9],
     };
     LLVMDisposeMessage(host);
     char name[160];
@@ -502,7 +507,8 @@ static bool write_file(const char *path, const void *data, size_t n, dl_diag *di
 /* The compile-cache key of the object: everything in it comes from the library's IR text, the
  * weights image, the options below and the target (sup_cache_key_begin covers dlc's build). */
 static void object_key(gen *g, const char *ir, size_t ir_len, const void *weights, size_t wlen,
-                       const cg_aot_opts *o, uint64_t seed, int64_t batches, uint8_t key[SUP_SHA256_BYTES])
+                       const cg_aot_opts *o, uint64_t seed, int64_t batches, const cg_aot_special *sp,
+                       uint8_t key[SUP_SHA256_BYTES])
 {
     sup_sha256_ctx h;
     sup_cache_key_begin(&h, "aot object");
@@ -519,13 +525,14 @@ static void object_key(gen *g, const char *ir, size_t ir_len, const void *weight
     sup_sha256_u64(&h, (uint64_t)batches);
     sup_sha256_field(&h, ir, ir_len);
     sup_sha256_field(&h, weights, wlen);
+    cg_aot_special_hash(sp, &h);
     sup_sha256_final(&h, key);
 }
 
 /* The object LLVM makes of the library's module, in memory (sup_malloc'd). */
 static bool emit_object(gen *g, const dl_module *lib, const char *ir, size_t ir_len, const void *weights,
-                        size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, void **obj, size_t *olen,
-                        char *err, size_t errlen)
+                        size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, const cg_aot_special *sp,
+                        void **obj, size_t *olen, char *err, size_t errlen)
 {
     g->c = cg_jit_context(g->j);
     g->m = cg_jit_module(g->j, g->prefix);
@@ -544,9 +551,11 @@ static bool emit_object(gen *g, const dl_module *lib, const char *ir, size_t ir_
     if (!ok)
         snprintf(err, errlen, "out of memory");
     ok = ok && emit_kernels(g, lib, cg_mode_fuses(o->mode), &a, &gp, &has_gemm, names, fns, &nk, MAXK, err, errlen);
+    LLVMValueRef special[10];
+    ok = ok && cg_aot_special_emit(sp, lib, g->prefix, g->j, g->m, special, err, errlen);
     if (ok) {
         emit_desc(g, ir, ir_len, weights, wlen, o, const_array(g, "knames", names, (unsigned)nk),
-                  const_array(g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches);
+                  const_array(g, "kfns", fns, (unsigned)nk), nk, has_gemm, &gp, seed, batches, special);
         emit_wrappers(g, lib);
         internalize(g);
         ok = cg_jit_optimize(g->j, g->m, err, errlen) && cg_jit_emit_object(g->j, g->m, false, obj, olen, err, errlen);
@@ -691,8 +700,8 @@ typedef struct produced {
 /* o->output, from the compile cache when it holds it; else model.o (from the cache, or made by
  * LLVM) written to objpath and linked. What LLVM and the linker make is stored. */
 static bool produce(const dl_module *lib, const char *prefix, const char *ir, size_t ir_len, const void *weights,
-                    size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, const char *tmpdir,
-                    const char *objpath, produced *r, dl_diag *diag)
+                    size_t wlen, const cg_aot_opts *o, uint64_t seed, int64_t batches, const cg_aot_special *sp,
+                    const char *tmpdir, const char *objpath, produced *r, dl_diag *diag)
 {
     char err[1024];
     double t0 = now();
@@ -711,7 +720,7 @@ static bool produce(const dl_module *lib, const char *prefix, const char *ir, si
     size_t n = 0;
     r->object = r->output = dir ? SUP_CACHE_MISS : SUP_CACHE_OFF;
     if (dir) {
-        object_key(&g, ir, ir_len, weights, wlen, o, seed, batches, okey);
+        object_key(&g, ir, ir_len, weights, wlen, o, seed, batches, sp, okey);
         output_key(okey, o->output, lkey);
     }
     bool ok = true;
@@ -722,7 +731,7 @@ static bool produce(const dl_module *lib, const char *prefix, const char *ir, si
     } else {
         if (dir && sup_cache_get(dir, okey, &bytes, &n)) {
             r->object = SUP_CACHE_HIT;
-        } else if (!(ok = emit_object(&g, lib, ir, ir_len, weights, wlen, o, seed, batches, &bytes, &n, err,
+        } else if (!(ok = emit_object(&g, lib, ir, ir_len, weights, wlen, o, seed, batches, sp, &bytes, &n, err,
                                       sizeof err))) {
             sup_diag_error(diag, (dl_loc){0}, "%s", err);
         } else if (dir) {
@@ -856,18 +865,31 @@ bool cg_aot_compile(dl_module *m, const cg_aot_opts *o, dl_diag *diag)
             ok = false;
         }
     }
+    /* -O max-autotune and reduce-overhead: specialized to the train block's batch (special.h). */
+    cg_aot_special sp;
+    char serr[1024];
     double t1 = now();
+    bool special = ok && !h;
+    if (special && !(ok = cg_aot_special_make(&sp, lib, prefix, o, m->train ? m->train->batch : 0,
+                                              o->time || o->report ? stderr : NULL, serr, sizeof serr)))
+        sup_diag_error(diag, (dl_loc){0}, "%s", serr);
+    double t2 = now();
     produced r = {0};
-    ok = ok && (h || produce(lib, prefix, text, len, wimage, wlen, o, seed, batches, tmpdir, opath, &r, diag));
+    ok = ok && (h || produce(lib, prefix, text, len, wimage, wlen, o, seed, batches, &sp, tmpdir, opath, &r, diag));
+    if (special)
+        cg_aot_special_free(&sp);
     ok = ok && (h || write_header(lib, prefix, o, hpath, diag));     /* only beside a new library */
     if (ok && o->report && !report(m, prefix, o)) {
         sup_diag_error(diag, (dl_loc){0}, "out of memory");
         ok = false;
     }
-    if (o->time)
-        fprintf(stderr, "dlc: aot: weights %8.3f ms, llvm %8.3f ms (cache %s), link %8.3f ms (cache %s)\n",
-                1e3 * (t1 - t0), 1e3 * r.llvm, sup_cache_outcome_name(r.object), 1e3 * r.link,
-                sup_cache_outcome_name(r.output));
+    if (o->time) {
+        fprintf(stderr, "dlc: aot: weights %8.3f ms, ", 1e3 * (t1 - t0));
+        if (cg_mode_autotunes(o->mode))
+            fprintf(stderr, "autotune %8.3f ms, ", 1e3 * (t2 - t1));
+        fprintf(stderr, "llvm %8.3f ms (cache %s), link %8.3f ms (cache %s)\n", 1e3 * r.llvm,
+                sup_cache_outcome_name(r.object), 1e3 * r.link, sup_cache_outcome_name(r.output));
+    }
     if (*tmpdir) {
         unlink(wpath);
         unlink(opath);

@@ -37,6 +37,7 @@ struct cg_aot_model {
     sup_arena          arena;     /* the plans */
     dl_module         *ir;
     cg_gemm           *gemm;
+    cg_gemm          **variants;  /* max-autotune: per d->gemm_params row */
     rt_pool           *pool;
     entry              fwd, step; /* step.f is NULL without a train block */
     entry             *state;     /* the entry whose arguments own the tensors: step, else fwd */
@@ -144,6 +145,27 @@ static int64_t numel(const dl_type *t)
 
 /* ---- create ------------------------------------------------------------------------------ */
 
+/* -O max-autotune: the products and convolutions tuned get their gemm; -O reduce-overhead: the
+ * straight-line step for the shapes it was made for (codegen/aot/special.h). */
+static int specialize(cg_aot_model *m, entry *e, const char *name)
+{
+    const cg_aot_desc *d = m->d;
+    for (int64_t t = 0; t < d->ntuned; t++)
+        for (int i = 0; i < e->prog->nkernels; i++)
+            if (!strcmp(e->prog->kernels[i].name, d->tuned[t]) && d->tuned_variant[t] >= 0 &&
+                d->tuned_variant[t] < d->ngemms && m->variants)
+                cg_exec_set_gemm(e->exec, i, m->variants[d->tuned_variant[t]]);
+    for (int64_t s = 0; s < d->nstraight; s++) {
+        char err[256];
+        if (strcmp(d->straight_funcs[s], name) || e->prog->nsyms > CG_AOT_MAX_SYMS)
+            continue;
+        if (!cg_exec_set_straight(e->exec, d->straight_syms + s * CG_AOT_MAX_SYMS, d->straight_fns[s], err,
+                                  sizeof err))
+            return fail(m, CG_AOT_ERR_MEMORY, "%s", err);
+    }
+    return CG_AOT_OK;
+}
+
 static int make_entry(cg_aot_model *m, entry *e, const char *name)
 {
     e->rng = -1;
@@ -189,7 +211,7 @@ static int make_entry(cg_aot_model *m, entry *e, const char *name)
     free(fns);
     if (!e->exec)
         return fail(m, CG_AOT_ERR_MEMORY, "@%s: %s (is the library intact?)", name, err);
-    return CG_AOT_OK;
+    return specialize(m, e, name);
 }
 
 /* A safetensors image: the embedded one, or a file mapped into memory. */
@@ -361,6 +383,14 @@ static int setup(cg_aot_model *m, const char *weights)
         if (!(m->gemm = cg_gemm_from_kernel(&p, d->ukr, err, sizeof err)) ||
             !(m->pool = rt_pool_create(0, err, sizeof err)))
             return fail(m, CG_AOT_ERR_MEMORY, "%s", err);
+        if (d->ngemms && !(m->variants = calloc((size_t)d->ngemms, sizeof *m->variants)))
+            return fail(m, CG_AOT_ERR_MEMORY, "out of memory");
+        for (int64_t v = 0; v < d->ngemms; v++) {
+            const int64_t *q = d->gemm_params + 6 * v;
+            cg_gemm_params vp = {(int)q[0], (int)q[1], (int)q[2], (int)q[3], (int)q[4], (int)q[5]};
+            if (!(m->variants[v] = cg_gemm_from_kernel(&vp, d->gemm_ukrs[v], err, sizeof err)))
+                return fail(m, CG_AOT_ERR_MEMORY, "%s", err);
+        }
     }
     int rc = make_entry(m, &m->fwd, "forward");
     if (rc == CG_AOT_OK)
@@ -444,6 +474,9 @@ void cg_aot_destroy(cg_aot_model *m)
             free(es[i]->outs[r]);
     }
     cg_gemm_destroy(m->gemm);
+    for (int64_t v = 0; m->variants && v < m->d->ngemms; v++)
+        cg_gemm_destroy(m->variants[v]);
+    free(m->variants);
     rt_pool_destroy(m->pool);
     if (m->ir)
         ir_module_destroy(m->ir);

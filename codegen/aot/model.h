@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CG_AOT_VERSION = 1, CG_AOT_MAX_INPUTS = 16, CG_AOT_MAX_SYMS = 16, CG_AOT_MAX_RESULTS = 64 };
+enum { CG_AOT_VERSION = 2, CG_AOT_MAX_INPUTS = 16, CG_AOT_MAX_SYMS = 16, CG_AOT_MAX_RESULTS = 64 };
 
 /* The status codes of the library API, as the generated header names them (DLC_OK, ...). */
 typedef enum {
@@ -51,6 +51,18 @@ typedef struct cg_aot_desc {
     int64_t                     batches;       /* per epoch, for checkpoint positions; 0: unknown */
     int64_t                     isa;           /* CG_AOT_ISA_* the kernels may use: checked at create */
     const char                 *cpu;           /* the LLVM CPU they were compiled for, for messages */
+    /* -O max-autotune and -O reduce-overhead (codegen/aot/special.h) */
+    int64_t                     ngemms;        /* gemm variants chosen for the shapes tuned */
+    cg_gemm_ukr *const         *gemm_ukrs;     /* per variant: its micro-kernel */
+    const int64_t              *gemm_params;   /* per variant: vec, mr, nr, kc, mc, nc */
+    int64_t                     ntuned;        /* kernels that run on a variant, */
+    const char *const          *tuned;         /* by plan name, */
+    const int64_t              *tuned_variant; /* and which */
+    int64_t                     nstraight;     /* straight-line steps */
+    const char *const          *straight_funcs;  /* per step: its function ("forward", "train_step") */
+    cg_straight_fn *const      *straight_fns;
+    const int64_t              *straight_syms;   /* per step, CG_AOT_MAX_SYMS: the symbols' values
+                                                  * (in the plan's order) it is specialized to */
 } cg_aot_desc;
 
 /* Instruction-set extensions a library's kernels may use (x86-64), checked at create so that a

@@ -38,6 +38,7 @@ struct cg_cpu {
     FILE          *log;
     uint8_t        key[SUP_SHA256_BYTES];   /* the object's, when keyed */
     bool           keyed, specialized;
+    int64_t        calls;
     cg_tuner      *tuner;
     cg_straight_stats straight;
 };
@@ -378,11 +379,19 @@ static bool specialize(cg_cpu *p, const cg_tensor *args, char *err, size_t errle
 
 const cg_straight_stats *cg_cpu_straight_stats(const cg_cpu *p) { return &p->straight; }
 
+void cg_cpu_mode_summary(const cg_cpu *p, FILE *out)
+{
+    if (p && p->straight.made)
+        fprintf(out, "dlc: @%s: %lld of %lld calls ran the straight-line step\n", p->prog->f->name,
+                (long long)cg_exec_straight_runs(p->exec), (long long)p->calls);
+}
+
 bool cg_cpu_run(cg_cpu *p, cg_tensor *args, cg_tensor *results, char *err, size_t errlen)
 {
     if (!p->specialized && (cg_mode_autotunes(p->mode) || cg_mode_straight_line(p->mode)) &&
         !specialize(p, args, err, errlen))
         return false;
+    p->calls++;
     return cg_exec_run(p->exec, args, results, NULL, err, errlen);
 }
 

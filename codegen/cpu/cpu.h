@@ -42,6 +42,8 @@ cg_cpu *cg_cpu_compile_cached(const dl_func *f, bool fuse, const char *cache_dir
 /* The same in any mode. */
 cg_cpu *cg_cpu_compile_opts(const dl_func *f, const cg_cpu_opts *o, char *err, size_t errlen);
 const cg_straight_stats *cg_cpu_straight_stats(const cg_cpu *p);
+/* reduce-overhead: "dlc: @NAME: K of N calls ran the straight-line step" (nothing otherwise). */
+void    cg_cpu_mode_summary(const cg_cpu *p, FILE *out);
 /* Whether p's code came from the cache (hit), was compiled and stored (miss), or neither (off). */
 sup_cache_outcome cg_cpu_cache_outcome(const cg_cpu *p);
 void    cg_cpu_destroy(cg_cpu *p);

@@ -307,9 +307,9 @@ static bool try_candidate(cg_tuner *t, cg_gemm_params c, const cg_gemm_shape *s,
     }
     if (t->log) {
         if (label_block)
-            fprintf(t->log, " %dx%d %.3f", c.mr, c.nr, 1e3 * sec);
+            fprintf(t->log, " %dx%d %.3g", c.mr, c.nr, 1e3 * sec);
         else
-            fprintf(t->log, " kc %d mc %d nc %d %.3f", c.kc, c.mc, c.nc, 1e3 * sec);
+            fprintf(t->log, " kc %d mc %d nc %d %.3g", c.kc, c.mc, c.nc, 1e3 * sec);
     }
     if (*best_sec < 0 || sec < 0.98 * *best_sec) {
         *best = c;

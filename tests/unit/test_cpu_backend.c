@@ -1,8 +1,10 @@
 /* The table-driven backend test: every golden case (every op of the IR) and a set of fused
- * chains on random inputs with several batch sizes, run on the CPU backend, unfused (-O0) and
- * fused, and compared with the reference interpreter, the oracle. The reference runs the
- * function as written; the backend a copy after the decompose pass, as `dlc run` does. */
+ * chains on random inputs with several batch sizes, run on the CPU backend in every mode (-O0,
+ * default, reduce-overhead, max-autotune), and compared with the reference interpreter, the
+ * oracle. The reference runs the function as written; the backend a copy after the decompose
+ * pass, as `dlc run` does. */
 #include "codegen/cpu/cpu.h"
+#include "codegen/cpu/exec.h"
 #include "passes/pass.h"
 #include "runtime/npy.h"
 #include "support/file.h"
@@ -82,35 +84,69 @@ static void free_all(cg_tensor *t, int n)
         free(t[i].data);
 }
 
-/* Runs f on each argument set with the reference and with the CPU backend, compiled once
- * unfused (-O0) and once fused (after the fuse pass, as in -O default); compares the results and
- * the arguments afterwards (buffer updates). A set the reference refuses (a division by zero, an
- * index out of range) is skipped. */
+static size_t nbytes(const cg_tensor *t) { return (size_t)numel(t) * (size_t)ir_dtype_size(t->type.dtype); }
+
+/* Bit for bit: reduce-overhead runs the same kernels in the same order as -O default. */
+static bool identical(const cg_tensor *got, const cg_tensor *want, const char *what)
+{
+    if (ir_type_eq(&got->type, &want->type) && !memcmp(got->data, want->data, nbytes(got)))
+        return true;
+    fprintf(stderr, "%s: differs from -O default\n", what);
+    return false;
+}
+
+/* The compile cache of this test (a temporary directory): the fused modes share their kernels'
+ * object (-O default makes it, the others find it), reduce-overhead compiles a function once per
+ * argument set, and max-autotune's records and micro-kernels are made once. */
+static char cache_dir[512] = "";
+
+static const char *const mode_names[CG_NMODES] = {"-O0", "fused", "reduce-overhead", "max-autotune"};
+
+/* Runs f on each argument set with the reference and with the CPU backend in every mode: -O0
+ * (unfused), then, after the fuse pass, -O default, -O max-autotune (compiled once: the gemm is
+ * tuned at the first set's shapes) and -O reduce-overhead (compiled for each set, so every set
+ * runs the straight-line step specialized to it); compares the results and the arguments
+ * afterwards (buffer updates) with the reference's, and reduce-overhead's with -O default's bit
+ * for bit. A set the reference refuses (a division by zero, an index out of range) is
+ * skipped. */
 static bool check_backend(const dl_func *f, const dl_func *lowered, int nsets, cg_tensor (*sets)[16],
                           const char *const *what)
 {
     int na = f->nargs, nr = f->nresults;
     char err[512];
     bool ok = true;
-    for (int fuse = 0; fuse < 2 && ok; fuse++) {
-        dl_pass_opts opts = {.verify_each = true};
-        dl_diag *diag = sup_diag_create(stderr);
-        bool fused = !fuse || (diag && pass_run_pipeline(lowered->module, "fuse", &opts, diag));
-        sup_diag_destroy(diag);
-        if (!fused) {
-            fprintf(stderr, "%s: the fuse pass failed\n", what[0]);
-            return false;
+    cg_tensor keep_r[MAX_SETS][16], keep_a[MAX_SETS][16];     /* -O default's, per set */
+    bool kept[MAX_SETS] = {false}, has_ref[MAX_SETS];
+    cg_tensor ref_r[MAX_SETS][16], ref_a[MAX_SETS][16];       /* the reference's, once per set */
+    for (int s = 0; s < nsets; s++)
+        has_ref[s] = run_one(f, NULL, sets[s], ref_a[s], ref_r[s], err, sizeof err);
+    static const cg_mode order[] = {CG_MODE_O0, CG_MODE_DEFAULT, CG_MODE_MAX_AUTOTUNE, CG_MODE_REDUCE_OVERHEAD};
+    for (int mi = 0; mi < 4 && ok; mi++) {
+        cg_mode mode = order[mi];
+        if (mode == CG_MODE_DEFAULT) {
+            dl_pass_opts opts = {.verify_each = true};
+            dl_diag *diag = sup_diag_create(stderr);
+            bool fused = diag && pass_run_pipeline(lowered->module, "fuse", &opts, diag);
+            sup_diag_destroy(diag);
+            if (!fused) {
+                fprintf(stderr, "%s: the fuse pass failed\n", what[0]);
+                return false;
+            }
         }
-        cg_cpu *p = cg_cpu_compile(lowered, fuse, err, sizeof err);
-        if (!p) {
-            fprintf(stderr, "%s: compile: %s\n", what[0], err);
-            return false;
-        }
+        cg_cpu_opts co = {mode, mode == CG_MODE_O0 ? NULL : cache_dir, NULL};
+        cg_cpu *p = NULL;
         for (int s = 0; s < nsets && ok; s++) {
+            if (!p || mode == CG_MODE_REDUCE_OVERHEAD) {
+                cg_cpu_destroy(p);
+                if (!(p = cg_cpu_compile_opts(lowered, &co, err, sizeof err))) {
+                    fprintf(stderr, "%s (%s): compile: %s\n", what[0], mode_names[mode], err);
+                    return false;
+                }
+            }
             char label[700];
-            snprintf(label, sizeof label, "%s (%s)", what[s], fuse ? "fused" : "-O0");
-            cg_tensor ra[16], rr[16], ca[16], cr[16];
-            if (!run_one(f, NULL, sets[s], ra, rr, err, sizeof err))
+            snprintf(label, sizeof label, "%s (%s)", what[s], mode_names[mode]);
+            cg_tensor *ra = ref_a[s], *rr = ref_r[s], ca[16], cr[16];
+            if (!has_ref[s])
                 continue;
             if (!run_one(f, p, sets[s], ca, cr, err, sizeof err)) {
                 fprintf(stderr, "%s: run: %s\n", label, err);
@@ -120,14 +156,38 @@ static bool check_backend(const dl_func *f, const dl_func *lowered, int nsets, c
                     ok = same(&cr[i], &rr[i], label);
                 for (int i = 0; ok && i < na; i++)
                     ok = same(&ca[i], &ra[i], label);
-                free_all(cr, nr);
-                free_all(ca, na);
+                if (mode == CG_MODE_REDUCE_OVERHEAD) {
+                    if (cg_exec_straight_runs(cg_cpu_exec(p)) != 1) {
+                        fprintf(stderr, "%s: the straight-line step did not run\n", label);
+                        ok = false;
+                    }
+                    for (int i = 0; ok && kept[s] && i < nr; i++)
+                        ok = identical(&cr[i], &keep_r[s][i], label);
+                    for (int i = 0; ok && kept[s] && i < na; i++)
+                        ok = identical(&ca[i], &keep_a[s][i], label);
+                }
+                if (mode == CG_MODE_DEFAULT) {
+                    memcpy(keep_r[s], cr, sizeof *cr * (size_t)nr);
+                    memcpy(keep_a[s], ca, sizeof *ca * (size_t)na);
+                    kept[s] = true;
+                } else {
+                    free_all(cr, nr);
+                    free_all(ca, na);
+                }
             }
-            free_all(rr, nr);
-            free_all(ra, na);
         }
         cg_cpu_destroy(p);
     }
+    for (int s = 0; s < nsets; s++)
+        if (has_ref[s]) {
+            free_all(ref_r[s], nr);
+            free_all(ref_a[s], na);
+        }
+    for (int s = 0; s < nsets; s++)
+        if (kept[s]) {
+            free_all(keep_r[s], nr);
+            free_all(keep_a[s], na);
+        }
     return ok;
 }
 
@@ -580,12 +640,14 @@ static void check_index_error(const char *text, int64_t n, const int64_t *idx, c
     char err[512] = "";
     CHECK(!cg_ref_run(f, args, res, err, sizeof err));
     CHECK_EQ_STR(err, want);
-    for (int fuse = 0; fuse < 2; fuse++) {
-        cg_cpu *p = cg_cpu_compile(f, fuse, err, sizeof err);
+    for (int mode = 0; mode < CG_NMODES; mode++) {     /* reduce-overhead: reported by the step */
+        cg_cpu_opts co = {(cg_mode)mode, NULL, NULL};
+        cg_cpu *p = cg_cpu_compile_opts(f, &co, err, sizeof err);
         CHECK(p != NULL);
         err[0] = 0;
         CHECK(p && !cg_cpu_run(p, args, res, err, sizeof err));
         CHECK_EQ_STR(err, want);
+        CHECK(!p || cg_exec_straight_runs(cg_cpu_exec(p)) == (mode == CG_MODE_REDUCE_OVERHEAD));
         cg_cpu_destroy(p);
     }
     free_all(args, 2);
@@ -667,9 +729,16 @@ static int run_math_ulps(void)
 
 int main(void)
 {
+    /* max-autotune's smallest search (docs/modes.md): two register blocks, one run each. */
+    setenv("DLC_AUTOTUNE", "quick", 1);
+    snprintf(cache_dir, sizeof cache_dir, "%s/dlc-backend-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    CHECK(mkdtemp(cache_dir) != NULL);
     int g = run_goldens(), c = run_chains();
     printf("cpu backend: %d golden cases and %d fused cases checked against the reference\n", g, c);
     printf("cpu backend: %d out-of-range index cases refused as the reference refuses them\n", test_index_errors());
     printf("cpu backend: f32 exp, tanh, erf and log1p within 2 ulp of libm on %d inputs\n", run_math_ulps());
+    char rm[600];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", cache_dir);
+    CHECK(system(rm) == 0);
     return check_result("test_cpu_backend");
 }
