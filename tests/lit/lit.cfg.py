@@ -32,6 +32,8 @@ for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "HOME", "TMPDIR"):
 cache_home = os.path.join(config.test_exec_root, "xdg-cache")
 shutil.rmtree(cache_home, ignore_errors=True)
 config.environment["XDG_CACHE_HOME"] = cache_home
+# -O max-autotune's smallest search (docs/modes.md): two register blocks, one timed run each.
+config.environment["DLC_AUTOTUNE"] = "quick"
 
 
 # GPU tests say `REQUIRES: gpu`: they run only where the CUDA driver loads and sees a device.

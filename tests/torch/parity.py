@@ -21,7 +21,8 @@ torch run: OneCycleLR and CyclicLR cycle SGD's momentum by default (cycle_moment
 one_cycle and cyclic change only the learning rate, so the torch side passes
 cycle_momentum=False.
 
-usage: parity.py DLC DIGITS.csv.gz [NAME...]   (NAMEs: run only those configurations)
+usage: parity.py DLC DIGITS.csv.gz [-O MODE] [NAME...]   (-O: dlc's compile mode, docs/modes.md;
+       NAMEs: run only those configurations)
 Prints one line per configuration and exits non-zero when any disagrees.
 """
 import gzip
@@ -237,7 +238,7 @@ def torch_run(cfg, init, x, y):
     return losses, lrs, norms
 
 
-def dlc_run(cfg, dlc, csv, tmp, init):
+def dlc_run(cfg, dlc, csv, tmp, init, mode):
     name = cfg["name"]
     src = os.path.join(tmp, name + ".dl")
     with open(src, "w") as f:
@@ -247,7 +248,7 @@ def dlc_run(cfg, dlc, csv, tmp, init):
     weights = os.path.join(tmp, name + ".init.safetensors")
     write_safetensors(weights, init)
     log = os.path.join(tmp, name + ".log.jsonl")
-    cmd = [dlc, "run", src, "--weights", weights, "--steps", str(STEPS), "--log", log, "--quiet"]
+    cmd = [dlc, "run", src, "--weights", weights, "--steps", str(STEPS), "--log", log, "--quiet", "-O", mode]
     p = subprocess.run(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode:
         raise RuntimeError("%s failed (%d):\n%s" % (" ".join(cmd), p.returncode, p.stdout))
@@ -274,7 +275,10 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__.split("usage: ")[1], file=sys.stderr)
         return 2
-    dlc, csv, only = os.path.abspath(sys.argv[1]), sys.argv[2], set(sys.argv[3:])
+    dlc, csv, rest, mode = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3:], "default"
+    if rest[:1] == ["-O"] and len(rest) > 1:
+        mode, rest = rest[1], rest[2:]
+    only = set(rest)
     torch.set_num_threads(1)
     data = np.loadtxt(gzip.open(csv), delimiter=",", dtype=np.float64)
     x = torch.tensor((data[:, :-1] / 16).astype(np.float32))
@@ -286,7 +290,7 @@ def main():
                 continue
             torch.manual_seed(k)
             init = Mlp().state_dict()
-            d_loss, d_lr, d_norm = dlc_run(cfg, dlc, csv, tmp, init)
+            d_loss, d_lr, d_norm = dlc_run(cfg, dlc, csv, tmp, init, mode)
             t_loss, t_lr, t_norm = torch_run(cfg, init, x, y)
             n = len(t_loss)
             problems = []

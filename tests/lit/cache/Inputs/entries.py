@@ -6,6 +6,10 @@
   entries.py truncate DIR N        cut every entry to N bytes
   entries.py flip DIR OFFSET       complement the byte at OFFSET of every entry (negative: from the end)
   entries.py garbage DIR           replace every entry with text
+  entries.py tunes DIR             print how many entries are max-autotune records (payload
+                                   "DLCTUNE1" and six int64 parameters, codegen/cpu/tune.c)
+  entries.py forge DIR             rewrite every max-autotune record as a valid entry whose
+                                   parameters are not (vec 3: no CPU's vector width)
 """
 import hashlib
 import os
@@ -49,6 +53,20 @@ def main():
             print("not an entry: %s" % f)
         print("%d entries, %d invalid, %d other files" % (len(entries(d)), bad, len(others)))
         sys.exit(1 if bad or others else 0)
+    if cmd in ("tunes", "forge"):
+        n = 0
+        for name in entries(d):
+            path = os.path.join(d, name)
+            data = open(path, "rb").read()
+            if len(data) != HEADER + 56 or data[HEADER:HEADER + 8] != b"DLCTUNE1":
+                continue
+            n += 1
+            if cmd == "forge":
+                payload = b"DLCTUNE1" + struct.pack("<6q", 3, 6, 64, 256, 192, 2048)
+                head = data[:48] + struct.pack("<Q", len(payload)) + hashlib.sha256(payload).digest() + data[88:96]
+                open(path, "wb").write(head + payload)
+        print("%d max-autotune records" % n)
+        return
     for name in entries(d):
         path = os.path.join(d, name)
         data = bytearray(open(path, "rb").read())
