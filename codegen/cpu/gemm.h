@@ -86,6 +86,19 @@ bool cg_gemm_run_epilogue(cg_gemm *g, rt_pool *pool, int64_t M, int64_t N, int64
                           int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
                           int64_t ldc, const cg_gemm_epilogue *epi);
 
+/* For callers that run their own loops around g's micro-kernel (the convolutions pack im2col
+ * columns straight into B's layout, codegen/cpu/conv.c): the kernel, which takes slivers packed
+ * as gemm_run.c packs them (A: [k][mr], B: [k][nr], B's slivers 64-byte aligned). */
+cg_gemm_ukr *cg_gemm_get_kernel(const cg_gemm *g);
+
+/* Scratch memory kept in g for such callers (packed weights, column panels, partial sums): at
+ * least `bytes`, 64-byte aligned, grown only when a call asks for more than any call before and
+ * never shrunk, so a call with shapes seen before allocates nothing. Held from acquire to
+ * release: callers of one g take turns with it (g's own products use other buffers and may run
+ * meanwhile). NULL when it cannot grow; nothing is held then. */
+void *cg_gemm_scratch_acquire(cg_gemm *g, size_t bytes);
+void  cg_gemm_scratch_release(cg_gemm *g);
+
 /* The micro-kernel for `p` as optimized LLVM IR (want_asm false) or as the assembly of j's CPU,
  * for inspection and FileCheck tests. malloc'd, the caller frees; NULL with a message in err. */
 char *cg_gemm_print_kernel(cg_jit *j, const cg_gemm_params *p, bool want_asm, char *err,

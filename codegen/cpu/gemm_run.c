@@ -26,6 +26,9 @@ struct cg_gemm {
     thread_scratch *ts;
     int             nts;
     int64_t         pass;
+    pthread_mutex_t scratch_lock; /* cg_gemm_scratch_acquire's caller owns scratch */
+    void           *scratch;
+    size_t          scratch_bytes;
 };
 
 cg_gemm *cg_gemm_from_kernel(const cg_gemm_params *p, cg_gemm_ukr *ukr, char *err, size_t errlen)
@@ -38,6 +41,7 @@ cg_gemm *cg_gemm_from_kernel(const cg_gemm_params *p, cg_gemm_ukr *ukr, char *er
     g->p = *p;
     g->ukr = ukr;
     pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_init(&g->scratch_lock, NULL);
     return g;
 }
 
@@ -49,11 +53,34 @@ void cg_gemm_destroy(cg_gemm *g)
         free(g->ts[t].a);
     free(g->ts);
     free(g->b);
+    free(g->scratch);
     pthread_mutex_destroy(&g->lock);
+    pthread_mutex_destroy(&g->scratch_lock);
     free(g);
 }
 
 const cg_gemm_params *cg_gemm_get_params(const cg_gemm *g) { return &g->p; }
+cg_gemm_ukr *cg_gemm_get_kernel(const cg_gemm *g) { return g->ukr; }
+
+void *cg_gemm_scratch_acquire(cg_gemm *g, size_t bytes)
+{
+    pthread_mutex_lock(&g->scratch_lock);
+    if (bytes == 0)
+        bytes = 1;
+    if (bytes > g->scratch_bytes) {
+        free(g->scratch);
+        g->scratch_bytes = 0;
+        size_t rounded = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+        if (!(g->scratch = aligned_alloc(ALIGN, rounded))) {
+            pthread_mutex_unlock(&g->scratch_lock);
+            return NULL;
+        }
+        g->scratch_bytes = rounded;
+    }
+    return g->scratch;
+}
+
+void cg_gemm_scratch_release(cg_gemm *g) { pthread_mutex_unlock(&g->scratch_lock); }
 
 /* ---- packing and the loop nest ------------------------------------------------------------- */
 
