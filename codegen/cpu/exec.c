@@ -352,7 +352,7 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
     for (int r = 0; r < op->nres; r++)
         out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
     if (k->kind == CG_K_CONV)
-        return cg_conv_run(p->kgemm[i], p->pool, op, in, out, err, errlen);
+        return cg_conv_run(p->kgemm[i], p->pool, op, in, out, NULL, err, errlen);
     if (k->kind == CG_K_SCATTER)
         return cg_scatter_run(op, in, out, err, errlen);
     return cg_ref_op(op, in, out, err, errlen);
