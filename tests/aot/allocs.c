@@ -4,8 +4,19 @@
  * steps and forward calls with batch sizes seen before must allocate nothing; the library's
  * memory plan (codegen/memplan.c) keeps every intermediate in one arena.
  *
- *     allocs STEPS        (prints the allocations of each phase; exits 1 if any after warm-up) */
-#include "libtiny.h"
+ *     allocs STEPS        (prints the allocations of each phase; exits 1 if any after warm-up)
+ *
+ * Built against libtiny (tests/lit/aot/Inputs/tiny.dl) by default, or with -DMODEL=cnn against
+ * libcnn (Inputs/cnn.dl: convolutions and pooling), which takes the same inputs. */
+#ifndef MODEL
+#define MODEL tiny
+#endif
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define FN(name) CAT(MODEL, name)
+#define STR2(a) #a
+#define STR(a) STR2(a)
+#include STR(CAT(lib, MODEL).h)
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,7 +76,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < B; i++)
         y[i] = i % 10;
     char err[256];
-    tiny *m = tiny_create(NULL, err, sizeof err);
+    MODEL *m = FN(_create)(NULL, err, sizeof err);
     if (!m) {
         fprintf(stderr, "create: %s\n", err);
         return 1;
@@ -73,23 +84,23 @@ int main(int argc, char **argv)
     float loss;
     /* Warm-up: both batch sizes once, both functions. */
     long before = atomic_load(&allocations);
-    int rc = tiny_train_step(m, B, x, y, &loss) | tiny_train_step(m, SHORT, x, y, &loss) |
-             tiny_forward(m, B, x, logits) | tiny_forward(m, SHORT, x, logits);
+    int rc = FN(_train_step)(m, B, x, y, &loss) | FN(_train_step)(m, SHORT, x, y, &loss) |
+             FN(_forward)(m, B, x, logits) | FN(_forward)(m, SHORT, x, logits);
     printf("warm-up: %ld allocations\n", atomic_load(&allocations) - before);
     before = atomic_load(&allocations);
     for (int s = 0; s < steps && !rc; s++)
-        rc = tiny_train_step(m, s % 5 == 4 ? SHORT : B, x, y, &loss);
+        rc = FN(_train_step)(m, s % 5 == 4 ? SHORT : B, x, y, &loss);
     long train = atomic_load(&allocations) - before;
     before = atomic_load(&allocations);
     for (int s = 0; s < steps && !rc; s++)
-        rc = tiny_forward(m, s % 2 ? SHORT : B, x, logits);
+        rc = FN(_forward)(m, s % 2 ? SHORT : B, x, logits);
     long forward = atomic_load(&allocations) - before;
     if (rc) {
-        fprintf(stderr, "error %d: %s\n", rc, tiny_last_error(m));
+        fprintf(stderr, "error %d: %s\n", rc, FN(_last_error)(m));
         return 1;
     }
     printf("%d training steps: %ld allocations\n%d forward calls: %ld allocations\nloss %.4f\n", steps, train,
            steps, forward, loss);
-    tiny_destroy(m);
+    FN(_destroy)(m);
     return train || forward;
 }
