@@ -41,69 +41,6 @@ static bool native_matmul(const dl_op *op)
     return op->code == DL_OP_MATMUL && dc_matmul_native(&op->in[0]->type, &op->in[1]->type);
 }
 
-bool cg_program_reduce_run(const dl_op *op, int *first, int *end)
-{
-    if (op->nin < 1 || !(ir_op_info(op->code)->props & P_REDUCE || op->code == DL_OP_SOFTMAX ||
-                          op->code == DL_OP_LOG_SOFTMAX || op->code == DL_OP_LAYER_NORM))
-        return false;
-    const dl_type *x = &op->in[0]->type;
-    int r = x->rank;
-    bool mask[DL_MAX_RANK] = {0};
-    switch (op->code) {
-    case DL_OP_SUM: case DL_OP_MEAN: case DL_OP_MAX: case DL_OP_MIN: case DL_OP_PROD:
-    case DL_OP_LOGSUMEXP: case DL_OP_VAR: case DL_OP_STD: case DL_OP_ARGMAX: case DL_OP_ARGMIN: {
-        const dl_attr *a = ir_attr_find(op->nattr, op->attr, "dim");
-        int n = !a ? 0 : a->kind == DL_ATTR_INT ? 1 : a->n;
-        for (int d = 0; d < r; d++)
-            mask[d] = !a;
-        for (int k = 0; k < n; k++) {
-            int64_t d = a->kind == DL_ATTR_INT ? a->u.i : a->u.ints[k];
-            d = d < 0 ? d + r : d;
-            if (d >= 0 && d < r)
-                mask[d] = true;
-        }
-        break;
-    }
-    case DL_OP_SOFTMAX: case DL_OP_LOG_SOFTMAX: {
-        int64_t d = IR_OP_ATTR(int, op, "dim");
-        d = d < 0 ? d + r : d;
-        if (d >= 0 && d < r)
-            mask[d] = true;
-        break;
-    }
-    case DL_OP_LAYER_NORM:
-        for (int d = r - ir_attr_find(op->nattr, op->attr, "normalized_shape")->n; d < r; d++)
-            mask[d] = d >= 0;
-        break;
-    default: return false;
-    }
-    int f = 0;
-    while (f < r && !mask[f])
-        f++;
-    int e = f;
-    while (e < r && mask[e])
-        e++;
-    for (int d = e; d < r; d++)
-        if (mask[d])
-            return false;
-    *first = f, *end = e;
-    return true;
-}
-
-/* An op a native reduction kernel takes: one contiguous run of reduced dimensions, a float
- * input, or an integer one for sum, prod, max, min, argmax and argmin. */
-static bool native_reduce(const dl_op *op)
-{
-    int first, end;
-    if (!cg_program_reduce_run(op, &first, &end))
-        return false;
-    dl_dtype t = op->in[0]->type.dtype;
-    if (ir_dtype_is_float(t))
-        return true;
-    return t != DL_BOOL && (op->code == DL_OP_SUM || op->code == DL_OP_PROD || op->code == DL_OP_MAX ||
-                            op->code == DL_OP_MIN || op->code == DL_OP_ARGMAX || op->code == DL_OP_ARGMIN);
-}
-
 /* A convolution or 2-D pooling the conv kernels take (codegen/cpu/conv.c): every operand f32. */
 static bool native_scatter(const dl_op *op)
 {
@@ -176,7 +113,7 @@ static cg_kernel_kind kind_of(const dl_op *op)
     return cg_program_is_view(op) ? CG_K_VIEW : native_copy(op) ? CG_K_COPY
          : dc_fusible(op) ? CG_K_ELEMENTWISE
          : native_matmul(op) ? CG_K_MATMUL
-         : native_reduce(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
+         : dc_reduce_native(op) ? CG_K_REDUCE : native_conv(op) ? CG_K_CONV
          : native_index(op) ? CG_K_INDEX
          : native_attention(op) ? CG_K_ATTENTION
          : native_scatter(op) ? CG_K_SCATTER : CG_K_REF;
@@ -265,6 +202,8 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
                 k->kind = kind_of(first);
             if (n > 1 && native_matmul(first))
                 k->matmul = o;
+            if (n > 1 && o == n - 1 && dc_reduce_native(first))
+                k->kind = CG_K_REDUCE;      /* a reduction and its producers */
         }
     }
     /* Which values later kernels, the results and buffer updates read. */

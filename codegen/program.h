@@ -13,7 +13,9 @@ typedef enum {
     CG_K_MATMUL,        /* an f32 matrix product: [..., M, K] @ [K, N], or equal batches; the
                          * transposes it reads its operands through come first in ops, its
                          * elementwise epilogue (if any) after it */
-    CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm */
+    CG_K_REDUCE,        /* a reduction over one contiguous run of dimensions, softmax, layer_norm;
+                         * elementwise ops before it in ops are its producers, computed as it
+                         * reads each element */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d, 2-D pooling or one of their gradient ops
                          * conv2d_grad_weight and max_pool2d_grad (codegen/cpu/conv.c) */
     CG_K_COPY,          /* transpose, permute, slice: a strided copy */
@@ -55,9 +57,6 @@ typedef struct cg_program {
  * value->id: arguments 0..nargs-1, then op results in order (cg_program_nbuffers). */
 cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *arena);
 int         cg_program_nbuffers(const dl_func *f);
-/* The dimensions [*first, *end) of op's input that a reduction, softmax or layer_norm runs over,
- * when they are one contiguous run (false otherwise, or for other ops). */
-bool        cg_program_reduce_run(const dl_op *op, int *first, int *end);
 /* Whether op's result is its first operand's buffer relabelled (row-major data unchanged). */
 bool        cg_program_is_view(const dl_op *op);
 /* The symbol index of `name` in p->syms, or -1. */

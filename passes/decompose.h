@@ -46,6 +46,18 @@ const dl_op *dc_swap_last2(const dl_op *op);
 /* An op an elementwise kernel computes: P_ELEM with one result, expand and broadcast_to (the
  * kernel's loop broadcasts), a constant (a leaf), dropout (its mask a function of the position). */
 bool dc_fusible(const dl_op *op);
+/* The dimensions [*first, *end) of op's input that a reduction, softmax or layer_norm runs over,
+ * when they are one contiguous run (false otherwise, or for other ops). */
+bool dc_reduce_run(const dl_op *op, int *first, int *end);
+/* An op the reduction kernel takes: one contiguous run of reduced dimensions, a float input, or
+ * an integer one for sum, prod, max, min, argmax and argmin. */
+bool dc_reduce_native(const dl_op *op);
+/* How a reduction's fused producer reads operand type v, for a reduction over dimensions
+ * [first, end) of x: at the element's position (the same shape), its one element, or at the
+ * reduced position (v is x with the reduced dimensions 1: a kept mean, a row's maximum); -1
+ * when none of these (the producer is not fused). */
+enum { DC_READ_FULL, DC_READ_ONE, DC_READ_KEPT };
+int  dc_reduce_operand(const dl_type *x, int first, int end, const dl_type *v);
 
 /* The rules: each returns false when `op` stays as it is, else fills res[0..op->nres) with
  * values of exactly op's result types. */

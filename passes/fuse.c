@@ -15,6 +15,12 @@
  *   it: the gemm reads the operand where it lies), and an epilogue: the elementwise ops after it
  *   whose results have the product's shape (bias, activation, residual), computed on each block
  *   of rows as the gemm finishes it.
+ * - Reduction groups: a reduction, softmax, log_softmax or layer_norm the reduction kernel takes
+ *   and its producers: the elementwise ops at the end of the open group that nothing but the
+ *   reduction (and each other) reads, computed as the reduction reads each element, so their
+ *   results never reach memory (a gradient's squared norm reads the gradient, not its squares
+ *   in float64). Their operands must be read at the element's position, at the reduced
+ *   position (x - mean with mean kept) or be one element.
  *
  * Buffer updates (`assign`) take effect after the step whatever their place, so they move to
  * the end first and split no group. An op of one element (a scalar: AdamW's bias corrections, a learning rate) that does not
@@ -175,6 +181,68 @@ static int close_group(group *g)
     return id;
 }
 
+/* How many ops at the end of g become the producers of reduction r (0: none; see the header).
+ * r comes right after g's last op. */
+static int producers(const group *g, const dl_op *r)
+{
+    int first, end;
+    if (!g->nops || !dc_reduce_native(r) || !dc_reduce_run(r, &first, &end) || !r->in[0]->def ||
+        r->in[0]->def->group != g->id)
+        return 0;
+    const dl_type *x = &r->in[0]->type;
+    const dl_op *last = g->first;
+    for (int k = 1; k < g->nops; k++)
+        last = last->next;
+    int n = 0;
+    const dl_op *s = last;
+    for (const dl_op *op = last; n < g->nops && op && op != g->first->prev; op = op->prev) {
+        if (!dc_fusible(op) || (!is_splat(op) && !same_dims(&op->res[0].type, x)))
+            break;
+        /* every use in the ops after it up to r */
+        int uses = 0;
+        for (const dl_op *u = op->next; u && u != r->next; u = u->next)
+            for (int i = 0; i < u->nin; i++)
+                uses += u->in[i] == &op->res[0];
+        if (uses != op->res[0].nuses)
+            break;
+        for (int i = 1; i < r->nin; i++)
+            if (r->in[i] == &op->res[0])
+                return 0;
+        n++, s = op;
+    }
+    /* The suffix must make r's input, and read everything else in a way the kernel can. */
+    bool makes = false;
+    for (const dl_op *op = s; n && op != r; op = op->next) {
+        makes |= &op->res[0] == r->in[0];
+        for (int i = 0; i < op->nin; i++) {
+            const dl_value *v = op->in[i];
+            bool inside = false;
+            for (const dl_op *q = s; q != op && !inside; q = q->next)
+                inside = v == &q->res[0];
+            if (!inside && dc_reduce_operand(x, first, end, &v->type) < 0)
+                return 0;
+        }
+    }
+    return makes ? n : 0;
+}
+
+/* Splits the last n ops off g into a group with reduction r, and closes both. */
+static int steal(group *g, dl_op *r, int n)
+{
+    dl_op *s = r;
+    for (int k = 0; k < n; k++) {
+        s = s->prev;
+        s->group = -1;
+    }
+    g->nops -= n;
+    int id = close_group(g);
+    group h = {.id = id};
+    for (dl_op *op = s; op != r; op = op->next)
+        add(&h, op);
+    add(&h, r);
+    return close_group(&h);
+}
+
 /* A matmul group: the product and the transposes it can read through, moved just before it. */
 static void start_matmul(group *g, dl_op *mm)
 {
@@ -218,6 +286,11 @@ static void fuse_func(dl_func *f, int *next_id)
         }
         if (hoistable(&g, op)) {
             hoist(&g, op);
+            continue;
+        }
+        int n = producers(&g, op);
+        if (n) {
+            g = (group){.id = steal(&g, op, n)};
             continue;
         }
         g.id = close_group(&g);

@@ -215,6 +215,41 @@ static LLVMValueRef constant(cg_em *e, const dl_op *op, LLVMValueRef i, const ch
     return cg_em_load(e, g, t, i);
 }
 
+LLVMValueRef cg_cpu_elementwise_value(cg_em *e, dl_op *const *ops, int nops, LLVMValueRef at, int nin,
+                                      const dl_value *const *in, const LLVMValueRef *inval, const char *name,
+                                      char *err, size_t errlen)
+{
+    if (nin > 64 || nops > 64) {
+        snprintf(err, errlen, "a fused group too large (a bug in dlc)");
+        return NULL;
+    }
+    LLVMValueRef val[64 + 64];
+    const dl_value *key[64 + 64];
+    int nval = 0;
+    for (int i = 0; i < nin; i++)
+        key[nval] = in[i], val[nval++] = inval[i];
+    for (int o = 0; o < nops; o++) {
+        const dl_op *op = ops[o];
+        LLVMValueRef args[3] = {0}, v;
+        for (int a = 0; a < op->nin && a < 3; a++)
+            for (int q = 0; q < nval; q++)
+                if (key[q] == op->in[a])
+                    args[a] = val[q];
+        if (op->code == DL_OP_CONSTANT) {
+            char cname[300];
+            snprintf(cname, sizeof cname, "%s.value%d", name, o);
+            if (!(v = constant(e, op, at, cname)))
+                snprintf(err, errlen, "out of memory");
+        } else if (!(v = emit_op(e, op, args, at)))
+            snprintf(err, errlen, "no elementwise kernel for '%s' (a bug in dlc)", ir_op_info(op->code)->name);
+        if (!v)
+            return NULL;
+        key[nval] = &op->res[0];
+        val[nval++] = cg_em_round(e, v, op->res[0].type.dtype);
+    }
+    return val[nval - 1];
+}
+
 /* ---- the kernel ------------------------------------------------------------------------ */
 static bool is_one(dl_dim d) { return d.n == 0 && d.c == 1; }
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,

@@ -15,4 +15,13 @@
 bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                              const cg_memplan *mp, char *err, size_t errlen);
 
+struct cg_em;
+/* The value of ops[nops - 1] at linear position `at` of the ops' common shape, every op computed
+ * in registers as the kernel above computes it: inval[j] is the value (compute type) of in[j],
+ * each operand the ops do not make; `name` prefixes constants' globals. NULL with a message in
+ * err. A reduction reads its fused producers through this (codegen/cpu/reduce.c). */
+LLVMValueRef cg_cpu_elementwise_value(struct cg_em *e, dl_op *const *ops, int nops, LLVMValueRef at, int nin,
+                                      const dl_value *const *in, const LLVMValueRef *inval, const char *name,
+                                      char *err, size_t errlen);
+
 #endif

@@ -10,10 +10,14 @@
  * the vectorizer keeps several partial sums; otherwise a block of up to 256 inner positions
  * accumulates side by side in a stack array, the loop over len outside and the contiguous loop
  * over the block inside. Ops that need several passes (logsumexp, var, std, softmax,
- * layer_norm) read the input once per pass. */
+ * layer_norm) read the input once per pass. A reduction fused with its elementwise producers
+ * (passes/fuse.c) computes each element of its input from theirs as it reads it, in every pass:
+ * the input never reaches memory. */
 #include "codegen/cpu/reduce.h"
 
+#include "codegen/cpu/elementwise.h"
 #include "codegen/cpu/emit.h"
+#include "passes/decompose.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +33,16 @@ typedef struct rk {
     LLVMValueRef len, lenf;          /* the reduced length, as i64 and as double */
     double       eps;
     int64_t      corr;
+    /* Fused producers: ops[0 .. npro) of the kernel, their operands in[] read through ptr[] as
+     * kind[] says (DC_READ_*). */
+    const cg_kernel *k;
+    int          npro, nin;
+    const dl_value *in[64];
+    LLVMValueRef ptr[64];
+    int          kind[64];
+    bool         failed;
+    char        *err;
+    size_t       errlen;
 } rk;
 
 /* Pointers to one position's accumulators: doubles a and b, an i64 n (integer accumulator or
@@ -71,6 +85,25 @@ static LLVMValueRef load_x(rk *r, LLVMValueRef base, dl_dtype t, LLVMValueRef id
 {
     LLVMValueRef v = cg_em_load(r->e, base, t, idx);
     return ir_dtype_is_float(t) && t != DL_F64 ? LLVMBuildFPExt(r->e->b, v, r->e->f64, "") : v;
+}
+
+/* The input's element at xi (its position kept at `kept` when reduced away), loaded or computed
+ * from the fused producers' operands. */
+static LLVMValueRef x_at(rk *r, LLVMValueRef xi, LLVMValueRef kept)
+{
+    if (!r->npro)
+        return load_x(r, r->x, r->xt, xi);
+    LLVMValueRef v[64];
+    for (int j = 0; j < r->nin; j++)
+        v[j] = cg_em_load(r->e, r->ptr[j], r->in[j]->type.dtype,
+                          r->kind[j] == DC_READ_FULL ? xi : r->kind[j] == DC_READ_ONE ? cg_em_i64(r->e, 0) : kept);
+    LLVMValueRef y = cg_cpu_elementwise_value(r->e, r->k->ops, r->npro, xi, r->nin, r->in, v, r->k->name, r->err,
+                                              r->errlen);
+    if (!y) {
+        r->failed = true;
+        return ir_dtype_is_float(r->xt) ? cd(r, 0) : cg_em_i64(r->e, 0);
+    }
+    return ir_dtype_is_float(r->xt) && r->xt != DL_F64 ? LLVMBuildFPExt(r->e->b, y, r->e->f64, "") : y;
 }
 
 /* Stores a double (float dtypes) or an i64 (integer dtypes) as dtype t. */
@@ -254,9 +287,9 @@ static bool const_one(dl_dim d) { return d.n == 0 && d.c == 1; }
 bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const cg_kernel *k,
                         char *err, size_t errlen)
 {
-    const dl_op *op = k->ops[0];
+    const dl_op *op = k->ops[k->nops - 1];
     int first, end;
-    if (k->nops != 1 || !cg_program_reduce_run(op, &first, &end)) {
+    if (!dc_reduce_run(op, &first, &end)) {
         snprintf(err, errlen, "no reduction kernel for '%s' (a bug in dlc)", ir_op_info(op->code)->name);
         return false;
     }
@@ -270,6 +303,7 @@ bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const c
         r.corr = IR_OP_ATTR(int, op, "correction");
     if (op->code == DL_OP_LAYER_NORM)
         r.eps = IR_OP_ATTR(float, op, "eps");
+    r.k = k, r.npro = k->nops - 1, r.err = err, r.errlen = errlen;
 
     /* Accumulators first, in the entry block: scalars for rows (promoted to registers), arrays
      * for blocks of inner positions. */
@@ -281,7 +315,26 @@ bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const c
                  na = LLVMBuildAlloca(b, nat, "iacc");
 
     LLVMValueRef bufs = LLVMGetParam(fn, 0);
-    r.x = cg_em_buffer(&e, bufs, op->in[0]);
+    /* The producers' operands: each read from memory once per element. */
+    for (int o = 0; o < r.npro; o++)
+        for (int a = 0; a < k->ops[o]->nin; a++) {
+            const dl_value *v = k->ops[o]->in[a];
+            bool known = false;
+            for (int q = 0; q < o && !known; q++)
+                known = v == &k->ops[q]->res[0];
+            for (int q = 0; q < r.nin && !known; q++)
+                known = r.in[q] == v;
+            if (known)
+                continue;
+            if (r.nin == 64 || (r.kind[r.nin] = dc_reduce_operand(xt, first, end, &v->type)) < 0) {
+                snprintf(err, errlen, "kernel %s: a producer's operand it cannot read (a bug in dlc)", k->name);
+                cg_em_end(&e);
+                return false;
+            }
+            r.ptr[r.nin] = cg_em_buffer(&e, bufs, v);
+            r.in[r.nin++] = v;
+        }
+    r.x = r.npro ? NULL : cg_em_buffer(&e, bufs, op->in[0]);
     r.out = cg_em_buffer(&e, bufs, &op->res[0]);
     if (op->code == DL_OP_LAYER_NORM) {
         r.w = op->nin > 1 ? cg_em_buffer(&e, bufs, op->in[1]) : NULL;
@@ -307,7 +360,7 @@ bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const c
                 mid(&r, pass - 1, s);
             cg_loop lk = cg_em_loop_begin(&e, fn, r.len, "k");
             LLVMValueRef xi = LLVMBuildAdd(b, base, lk.i, "");
-            body(&r, pass, s, load_x(&r, r.x, r.xt, xi), lk.i, xi);
+            body(&r, pass, s, x_at(&r, xi, lo.i), lk.i, xi);
             cg_em_loop_end(&e, &lk, r.len);
         }
         if (!ew)
@@ -339,7 +392,7 @@ bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const c
                                                                             lk.i, ""), inner, ""), i0, "");
             li = cg_em_loop_begin(&e, fn, cnt, "i");
             LLVMValueRef xi = LLVMBuildAdd(b, xrow, li.i, "");
-            body(&r, pass, AT(li.i), load_x(&r, r.x, r.xt, xi), lk.i, xi);
+            body(&r, pass, AT(li.i), x_at(&r, xi, LLVMBuildAdd(b, obase, li.i, "")), lk.i, xi);
             cg_em_loop_end(&e, &li, cnt);
             cg_em_loop_end(&e, &lk, r.len);
         }
@@ -354,5 +407,5 @@ bool cg_cpu_emit_reduce(cg_jit *j, LLVMModuleRef m, const cg_program *p, const c
     cg_em_loop_end(&e, &lo, outer);
     LLVMBuildRetVoid(b);
     cg_em_end(&e);
-    return true;
+    return !r.failed;
 }
