@@ -10,7 +10,9 @@ The models (bench/models/*.dl, mirrored below in torch with the same parameter n
 Training step: forward, loss, backward, AdamW(lr 1e-3, weight decay 0.01) on every parameter.
 
 dlc: each .dl's train block compiled to an AOT library (`dlc M.dl -o libM.so`), timed by
-bench/models.c through the library's DLPack entry (forward, train_step), DLC_NUM_THREADS threads.
+bench/models.c through the library's DLPack entry (forward, train_step), DLC_NUM_THREADS threads;
+the libraries of `-O reduce-overhead` and `-O max-autotune` (docs/modes.md: specialized to the
+train block's batch, the batch timed) likewise, in columns of their own.
 PyTorch (Debian's python3-torch 1.13): eager (forward under no_grad; training with
 zero_grad(set_to_none=True), loss, backward, AdamW.step()), and TorchScript: for the forward
 torch.jit.trace + torch.jit.freeze of the model in eval mode, for training the traced model (not
@@ -74,6 +76,8 @@ TITLES = {"mlp": "MLP 784-512-256-10, batch 64", "cnn": "CNN 28x28, batch 64",
 PREFIX = {"mlp": "mlp", "cnn": "smallcnn", "block": "block"}
 MODEL_NAME = {"mlp": "Mlp", "cnn": "SmallCnn", "block": "Block"}
 MODES = ("-O0", "-O default", "-O reduce-overhead", "-O max-autotune")
+# The modes whose libraries are timed besides -O default's, and their file tags.
+TIMED = {"-O reduce-overhead": "ro", "-O max-autotune": "ma"}
 
 
 # ---- the models in PyTorch ----------------------------------------------------------------------
@@ -374,6 +378,8 @@ def main_driver(dlc, work):
             if q.returncode or r.returncode:
                 notes.append(f"{name} {mode}: compile failed: {(q.stderr + r.stderr).strip()[-300:]}")
                 continue
+            if mode in TIMED:
+                shutil.copy(os.path.join(work, f"lib{name}_m.so"), os.path.join(work, f"lib{name}_{TIMED[mode]}.so"))
             if "train_step(" in open(os.path.join(work, f"lib{name}_fwd.h")).read():
                 notes.append(f"{name}: the forward-only library has a training step too: its "
                              "compile time is not the forward's alone")
@@ -408,6 +414,17 @@ def main_driver(dlc, work):
             for line in p.stdout.splitlines():
                 k, *v = line.split()
                 d[k] = [float(a) for a in v]
+            for mode, tag in TIMED.items():        # the other modes' libraries, when they compiled
+                lib = os.path.join(work, f"lib{name}_{tag}.so")
+                if not os.path.exists(lib):
+                    continue
+                q, _ = quiet.run(pin + [harness, lib, PREFIX[name], os.path.join(work, f"{name}.safetensors"),
+                                        os.path.join(work, f"{name}_x.npy"), os.path.join(work, f"{name}_y.npy"),
+                                        ",".join(map(str, out_shape(name))), work], env)
+                for line in q.stdout.splitlines():
+                    k, *v = line.split()
+                    if k in ("forward_ms", "train_ms"):
+                        d[f"{tag}_{k}"] = [float(a) for a in v]
             tenv = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
             if os.path.exists(os.path.join(OPENBLAS_OPENMP, "libblas.so.3")):
                 tenv["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP + ":" + tenv.get("LD_LIBRARY_PATH", "")
@@ -416,8 +433,10 @@ def main_driver(dlc, work):
             t = json.loads(p.stdout)
             t["other"] = t_other
             results[(name, threads)] = (d, t)
+            modes = "".join(f"; {tag} {d[tag + '_forward_ms'][0]:.3f} / {d[tag + '_train_ms'][0]:.3f}"
+                            for tag in TIMED.values() if tag + "_train_ms" in d)
             print(f"  {name:<6} {threads} thread(s): dlc fwd {d['forward_ms'][0]:.3f} train "
-                  f"{d['train_ms'][0]:.3f} ms; eager {t['eager_forward'][0]:.3f} / "
+                  f"{d['train_ms'][0]:.3f} ms{modes}; eager {t['eager_forward'][0]:.3f} / "
                   f"{t['eager_train'][0]:.3f}; script {t['script_forward'][0]:.3f} / "
                   f"{t['script_train'][0]:.3f}; others used {d_other:.2f} / {t_other:.2f} CPU",
                   flush=True)
@@ -449,8 +468,8 @@ def report(results, compile_rows, notes, flags, profiles):
     print(f"\nPyTorch {t0['torch']} on {t0['blas']}; ms per batch, median of 7 samples (spread min-max in the "
           f"log above); speed-up = PyTorch time / dlc time (above 1: dlc is faster)\n")
     print("| model | threads | pass | dlc ms | eager ms | TorchScript ms | eager / dlc | "
-          "TorchScript / dlc |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+          "TorchScript / dlc | dlc reduce-overhead ms | dlc max-autotune ms |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in MODELS:
         for threads in (1, 2):
             d, t = results[(name, threads)]
@@ -458,9 +477,11 @@ def report(results, compile_rows, notes, flags, profiles):
                                      ("train step", "train_ms", "eager_train", "script_train")):
                 a, e, s = d[dk][0], t[ek][0], t[sk][0]
                 star = lambda r: "*" if r["other"] > 0.1 else ""
+                other = " | ".join(f"{d[tag + '_' + dk][0]:.3f}" if tag + "_" + dk in d else "-"
+                                   for tag in TIMED.values())
                 print(f"| {TITLES[name]} | {threads} | {kind} | {a:.3f}{star(d)} | {e:.3f}{star(t)} | "
                       f"{s:.3f}{star(t)} | "
-                      f"{e / a:.2f} | {s / a:.2f} |")
+                      f"{e / a:.2f} | {s / a:.2f} | {other} |")
     print("\n(*: other processes used more than 0.1 CPU on average while this was measured)")
     print("\nSpread (min-max over the 7 samples, ms): dlc / eager / TorchScript")
     for (name, threads), (d, t) in results.items():
