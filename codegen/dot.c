@@ -94,7 +94,7 @@ static void put_op(FILE *out, int fi, int pos, const dl_op *op, const char *inde
 static bool stored(const cg_program *prog, int k, const dl_value *v)
 {
     const cg_kernel *kn = &prog->kernels[k];
-    return kn->kind == CG_K_MATMUL && v->def == kn->ops[kn->matmul];
+    return (kn->kind == CG_K_MATMUL || kn->kind == CG_K_CONV) && v->def == kn->ops[kn->matmul];
 }
 
 /* One function: its arguments, its kernels as clusters, the other ops, then every use as an

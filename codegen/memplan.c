@@ -26,12 +26,12 @@ static bool can_overwrite(const cg_memplan *mp, const cg_kernel *k, int from, in
 {
     if (mp->def[r] < 0 || mp->last[r] != i || mp->taken[r])
         return false;
-    if (mp->def[r] == i && !(k->kind == CG_K_MATMUL && r == k->ops[k->matmul]->res[0].id))
+    if (mp->def[r] == i && !((k->kind == CG_K_MATMUL || k->kind == CG_K_CONV) && r == k->ops[k->matmul]->res[0].id))
         return false;
     for (int o = 0; o < k->nops; o++)
         for (int a = 0; a < k->ops[o]->nin; a++) {
             const dl_value *v = k->ops[o]->in[a];
-            bool mine = k->kind == CG_K_MATMUL && v == &k->ops[k->matmul]->res[0];
+            bool mine = (k->kind == CG_K_MATMUL || k->kind == CG_K_CONV) && v == &k->ops[k->matmul]->res[0];
             if ((!made_in(k, v) || mine) && mp->root[v->id] == r && (!ir_type_eq(&v->type, &out->type) || o < from))
                 return false;
         }
@@ -98,7 +98,7 @@ cg_memplan *cg_memplan_create(const cg_program *prog)
      * slots of inputs that die there. */
     for (int i = 0; i < prog->nkernels; i++) {
         const cg_kernel *k = &prog->kernels[i];
-        int from = k->kind == CG_K_MATMUL && k->epilogue ? k->matmul + 1 : 0;
+        int from = (k->kind == CG_K_MATMUL || k->kind == CG_K_CONV) && k->epilogue ? k->matmul + 1 : 0;
         if (k->kind != CG_K_ELEMENTWISE && !from)
             continue;
         for (int q = 0; q < k->nout; q++) {

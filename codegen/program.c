@@ -153,7 +153,7 @@ static void find_outputs(cg_kernel *k, const bool *used_after, sup_arena *a)
     for (int o = 0; o < k->nops; o++)
         for (int r = 0; r < k->ops[o]->nres; r++) {
             const dl_value *v = &k->ops[o]->res[r];
-            if (used_after[v->id] || o == k->nops - 1 || (k->kind == CG_K_MATMUL && o == k->matmul))
+            if (used_after[v->id] || o == k->nops - 1 || ((k->kind == CG_K_MATMUL || k->kind == CG_K_CONV) && o == k->matmul))
                 k->out[k->nout++] = v;
         }
 }
@@ -198,9 +198,10 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
         k->kind = CG_K_ELEMENTWISE;
         for (int o = 0; o < n; o++, first = first->next) {
             k->ops[o] = first;
-            if (n == 1 || native_matmul(first))
+            bool anchor = native_matmul(first) || (o == 0 && native_conv(first));
+            if (n == 1 || anchor)
                 k->kind = kind_of(first);
-            if (n > 1 && native_matmul(first))
+            if (n > 1 && anchor)
                 k->matmul = o;
             if (n > 1 && o == n - 1 && dc_reduce_native(first))
                 k->kind = CG_K_REDUCE;      /* a reduction and its producers */
@@ -226,7 +227,7 @@ cg_program *cg_program_build(const dl_func *f, bool fuse, sup_arena *a)
         cg_kernel *k = &p->kernels[i];
         find_inputs(k, a);
         find_outputs(k, used_after, a);
-        if (k->kind == CG_K_MATMUL && k->matmul + 1 < k->nops) {
+        if ((k->kind == CG_K_MATMUL || k->kind == CG_K_CONV) && k->matmul + 1 < k->nops) {
             cg_kernel *e = k->epilogue = SUP_NEW(a, cg_kernel);
             *e = (cg_kernel){.kind = CG_K_ELEMENTWISE, .nops = k->nops - k->matmul - 1,
                              .ops = k->ops + k->matmul + 1};

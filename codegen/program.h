@@ -17,7 +17,8 @@ typedef enum {
                          * elementwise ops before it in ops are its producers, computed as it
                          * reads each element */
     CG_K_CONV,          /* an f32 conv2d, conv_transpose2d, 2-D pooling or one of their gradient ops
-                         * conv2d_grad_weight and max_pool2d_grad (codegen/cpu/conv.c) */
+                         * conv2d_grad_weight and max_pool2d_grad (codegen/cpu/conv.c); a
+                         * convolution first in ops, its elementwise epilogue (if any) after it */
     CG_K_COPY,          /* transpose, permute, slice: a strided copy */
     CG_K_VIEW,          /* reshape, flatten, squeeze, unsqueeze: the result is the input's buffer */
     CG_K_INDEX,         /* gather, index_select, embedding, one_hot: reads through an index tensor */
@@ -38,10 +39,12 @@ struct cg_kernel {
     const dl_value **out;      /* values written to buffers: those used after the kernel (by
                                 * another kernel, the results or an assign), the last op's, and
                                 * a matrix product's (the gemm writes it) */
-    int            matmul;     /* CG_K_MATMUL: the index in ops of the product */
-    cg_kernel     *epilogue;   /* CG_K_MATMUL: the elementwise ops after the product as an
-                                * elementwise kernel of their own (reading the product), run on
-                                * each block of rows the gemm finishes; NULL: none */
+    int            matmul;     /* CG_K_MATMUL, CG_K_CONV: the index in ops of the product (of
+                                * the convolution: 0) */
+    cg_kernel     *epilogue;   /* CG_K_MATMUL, CG_K_CONV: the elementwise ops after the product
+                                * as an elementwise kernel of their own (reading the product),
+                                * run on each block of rows the gemm (each image's rows the
+                                * convolution) finishes; NULL: none */
 };
 
 typedef struct cg_program {

@@ -125,7 +125,7 @@ bool gd_decomposed(gd *g, dl_op *op, bool (*decompose)(dc *, dl_op *, dl_value *
     ir_op_insert_before(g->c.at, copy);
     dl_op *before = copy->prev;
     dl_value *res[64];
-    dc d = {g->c.f, copy};
+    dc d = {g->c.f, copy, g->c.origin};
     if (!decompose(&d, copy, res)) {
         ir_op_remove(copy);
         return gd_error(g, op, "its decomposition is not available for these operands");
@@ -340,7 +340,10 @@ bool pass_grad_build(dl_func *f, int result, const bool *wrt, dl_value **grads,
             recompute(&w, op->checkpoint);
         dl_value *dx[256] = {0};
         SUP_ASSERT(op->nin <= 256);
-        if (!rules[op->code](&w.g, op, dy, dx))
+        w.g.c.origin = op;      /* a gradient's ops carry the source line of the op they differentiate */
+        bool ok = rules[op->code](&w.g, op, dy, dx);
+        w.g.c.origin = NULL;
+        if (!ok)
             break;
         for (int i = 0; i < op->nin; i++)
             if (dx[i] && diff_operand(op, i) && w.active[op->in[i]->id])

@@ -63,7 +63,7 @@ dl_attr dc_shape(dc *c, const char *name, const dl_type *like)
 
 dl_value *dc_op(dc *c, dl_opcode code, int nin, dl_value *const *in, int nattr, const dl_attr *attr)
 {
-    dl_op *op = ir_op_create(c->f, code, nin, in, nattr, attr, -1, NULL, c->at->loc, NULL);
+    dl_op *op = ir_op_create(c->f, code, nin, in, nattr, attr, -1, NULL, (c->origin ? c->origin : c->at)->loc, NULL);
     SUP_ASSERT(op);
     op->checkpoint = c->at->checkpoint;
     ir_op_insert_before(c->at, op);
@@ -88,7 +88,7 @@ dl_value *dc_scalar(dc *c, double v, dl_dtype t)
     *val = v;
     dl_attr a = {.name = intern(c, "value"), .kind = DL_ATTR_FLOATS, .n = 1, .u.floats = val};
     dl_type rt = {.dtype = t, .rank = 0};
-    dl_op *op = ir_op_create(c->f, DL_OP_CONSTANT, 0, NULL, 1, &a, 1, &rt, c->at->loc, NULL);
+    dl_op *op = ir_op_create(c->f, DL_OP_CONSTANT, 0, NULL, 1, &a, 1, &rt, (c->origin ? c->origin : c->at)->loc, NULL);
     SUP_ASSERT(op);
     op->checkpoint = c->at->checkpoint;
     ir_op_insert_before(c->at, op);
@@ -100,7 +100,7 @@ dl_value *dc_constant(dc *c, const dl_type *t, int n, const double *v)
     double *val = ir_alloc(c->f->module, sizeof *val * (size_t)(n ? n : 1));
     memcpy(val, v, sizeof *val * (size_t)n);
     dl_attr a = {.name = intern(c, "value"), .kind = DL_ATTR_FLOATS, .n = n, .u.floats = val};
-    dl_op *op = ir_op_create(c->f, DL_OP_CONSTANT, 0, NULL, 1, &a, 1, t, c->at->loc, NULL);
+    dl_op *op = ir_op_create(c->f, DL_OP_CONSTANT, 0, NULL, 1, &a, 1, t, (c->origin ? c->origin : c->at)->loc, NULL);
     SUP_ASSERT(op);
     op->checkpoint = c->at->checkpoint;
     ir_op_insert_before(c->at, op);

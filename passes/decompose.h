@@ -10,6 +10,7 @@
 typedef struct dc {
     dl_func *f;
     dl_op   *at;          /* the op being rewritten: new ops go in front of it */
+    const dl_op *origin;  /* whose source location new ops get (NULL: at's) */
 } dc;
 
 /* Attributes; names and strings are interned in the module. */

@@ -15,6 +15,9 @@
  *   it: the gemm reads the operand where it lies), and an epilogue: the elementwise ops after it
  *   whose results have the product's shape (bias, activation, residual), computed on each block
  *   of rows as the gemm finishes it.
+ * - Convolution groups: an f32 conv2d or conv_transpose2d the convolution kernels take and the
+ *   same kind of epilogue (bias, activation, residual), run on each image's rows as they are
+ *   finished.
  * - Reduction groups: a reduction, softmax, log_softmax or layer_norm the reduction kernel takes
  *   and its producers: the elementwise ops at the end of the open group that nothing but the
  *   reduction (and each other) reads, computed as the reduction reads each element, so their
@@ -260,6 +263,17 @@ static void start_matmul(group *g, dl_op *mm)
     g->has_shape = true;
 }
 
+static bool native_conv(const dl_op *op)
+{
+    if ((op->code != DL_OP_CONV2D && op->code != DL_OP_CONV_TRANSPOSE2D) || op->nres != 1 ||
+        op->res[0].type.dtype != DL_F32)
+        return false;
+    for (int i = 0; i < op->nin; i++)
+        if (op->in[i]->type.dtype != DL_F32)
+            return false;
+    return true;
+}
+
 static void fuse_func(dl_func *f, int *next_id)
 {
     /* The moved assigns gather before the return, the first of them marking where to stop. */
@@ -296,6 +310,10 @@ static void fuse_func(dl_func *f, int *next_id)
         g.id = close_group(&g);
         if (native_matmul(op))
             start_matmul(&g, op);
+        else if (native_conv(op)) {
+            add(&g, op);
+            g.matmul = true;
+        }
         else if (dc_fusible(op))
             add(&g, op);
     }

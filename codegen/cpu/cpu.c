@@ -58,7 +58,8 @@ static bool emit_kernel(cg_jit *j, LLVMModuleRef m, const cg_program *prog, cons
     case CG_K_COPY: return cg_cpu_emit_copy(j, m, prog, k, err, errlen);
     case CG_K_INDEX: return cg_cpu_emit_index(j, m, prog, k, err, errlen);
     case CG_K_ATTENTION: return cg_cpu_emit_attention(j, m, prog, k, err, errlen);
-    case CG_K_MATMUL: {
+    case CG_K_MATMUL:
+    case CG_K_CONV: {
         if (!k->epilogue)
             return true;
         cg_kernel e = *k->epilogue;

@@ -327,7 +327,7 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
         snprintf(err, errlen, "out of memory in a matrix product");
         return false;
     }
-    if (p->fns[i]) {
+    if (p->fns[i] && k->kind != CG_K_CONV) {
         if (run_split(p, k, p->fns[i], bufs, syms))
             return true;
         int64_t status[4] = {CG_STATUS_OK};
@@ -351,8 +351,11 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
         in[a] = concrete(p, op->in[a], bufs[op->in[a]->id], syms);
     for (int r = 0; r < op->nres; r++)
         out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
-    if (k->kind == CG_K_CONV)
-        return cg_conv_run(p->kgemm[i], p->pool, op, in, out, NULL, err, errlen);
+    if (k->kind == CG_K_CONV) {
+        epilogue_job job = {p->fns[i], bufs, syms};
+        cg_gemm_epilogue epi = {run_epilogue, &job, 0};
+        return cg_conv_run(p->kgemm[i], p->pool, op, in, out, p->fns[i] ? &epi : NULL, err, errlen);
+    }
     if (k->kind == CG_K_SCATTER)
         return cg_scatter_run(op, in, out, err, errlen);
     return cg_ref_op(op, in, out, err, errlen);

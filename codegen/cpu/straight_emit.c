@@ -222,7 +222,7 @@ bool cg_straight_emit(cg_jit *j, LLVMModuleRef m, const cg_program *prog, const 
                 call_gemm(&g, k, i, syms);
             else
                 call_driver(&g, i);
-        } else if (k->kind != CG_K_MATMUL && cg_cpu_compiled(k)) {
+        } else if (k->kind != CG_K_MATMUL && k->kind != CG_K_CONV && cg_cpu_compiled(k)) {
             call_compiled(&g, k, i, syms);
         } else {
             call_driver(&g, i);

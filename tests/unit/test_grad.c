@@ -160,7 +160,7 @@ static int build_loss(loss_fn *l)
         fprintf(stderr, "%s: reference: %s\n", l->what, err);
         return -1;
     }
-    dc c = {f, ret};
+    dc c = {.f = f, .at = ret};
     dl_value *loss = NULL;
     for (int r = 0; r < ret->nin; r++) {
         dl_value *v = ret->in[r];
