@@ -331,7 +331,14 @@ bool cg_cpu_emit_elementwise(cg_jit *j, LLVMModuleRef m, const cg_program *p, co
     const dl_value *key[64 + 64];
     int nval = 0;
     for (int i = 0; i < k->nin; i++) {
-        LLVMValueRef idx = inner_step[i] ? LLVMBuildAdd(e.b, base[i], li.i, "") : base[i];
+        /* An input of the outputs' shape is read at the outputs' index: the same expression as
+         * the stores', so LLVM sees an in-place element read before it is written (from the
+         * row's coordinates it could not tell, checked the overlap at run time and, as the
+         * pointers are equal, ran the scalar loop). */
+        bool same = k->in[i]->type.rank == r;
+        for (int d = 0; same && d < r; d++)
+            same = ir_dim_eq(k->in[i]->type.dim[d], ot->dim[d]);
+        LLVMValueRef idx = same ? at : inner_step[i] ? LLVMBuildAdd(e.b, base[i], li.i, "") : base[i];
         key[nval] = k->in[i];
         val[nval++] = once[i] ? once[i] : cg_em_load(&e, inptr[i], k->in[i]->type.dtype, idx);
     }
