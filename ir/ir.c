@@ -620,11 +620,10 @@ void ir_op_insert_before(dl_op *before, dl_op *op)
     before->prev = op;
 }
 
-void ir_op_remove(dl_op *op)
+/* Takes op out of its function's list (its operands keep their uses). */
+static void unlink_op(dl_op *op)
 {
     dl_func *f = op->func;
-    for (int i = 0; i < op->nin; i++)
-        op->in[i]->nuses--;
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -636,19 +635,18 @@ void ir_op_remove(dl_op *op)
     op->prev = op->next = NULL;
 }
 
+void ir_op_remove(dl_op *op)
+{
+    for (int i = 0; i < op->nin; i++)
+        op->in[i]->nuses--;
+    unlink_op(op);
+}
+
 void ir_op_move_before(dl_op *before, dl_op *op)
 {
     if (op == before)
         return;
-    dl_func *f = op->func;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        f->first = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    else
-        f->last = op->prev;
+    unlink_op(op);
     ir_op_insert_before(before, op);
 }
 
