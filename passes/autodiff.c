@@ -310,7 +310,7 @@ bool pass_grad_build(dl_func *f, int result, const bool *wrt, dl_value **grads,
 {
     dl_op *ret = f->last;
     SUP_ASSERT(ret && ret->code == DL_OP_RETURN && result >= 0 && result < ret->nin);
-    walk w = {.g = {.c = {f, ret}, .scratch = scratch, .diag = diag}, .f = f};
+    walk w = {.g = {.c = {.f = f, .at = ret}, .scratch = scratch, .diag = diag}, .f = f};
     number(&w);
     dl_value *y = ret->in[result];
     if (y->type.rank != 0 || !ir_dtype_is_float(y->type.dtype)) {

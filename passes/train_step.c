@@ -311,7 +311,7 @@ bool pass_train_step(dl_module *m, dl_diag *diag)
     if (!ok)
         return false;
 
-    ts s = {.c = {f, f->last}, .t = t};
+    ts s = {.c = {.f = f, .at = f->last}, .t = t};
     dl_type scalar = {.dtype = DL_F64};
     s.step = state_arg(&s, "train.step", &scalar, "zeros()");
     s.lr_scale = state_arg(&s, "train.lr_scale", &scalar, "ones()");
