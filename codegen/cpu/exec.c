@@ -234,19 +234,8 @@ static size_t bytes_of(const cg_tensor *t)
     return n;
 }
 
-/* The epilogue of a matrix product on rows the gemm has finished. */
-typedef struct epilogue_job {
-    cg_kernel_fn  *fn;
-    void         **bufs;
-    const int64_t *syms;
-} epilogue_job;
-
-static void run_epilogue(void *ctx, int64_t r0, int64_t r1)
-{
-    const epilogue_job *j = ctx;
-    int64_t status[4] = {CG_STATUS_OK};     /* elementwise kernels meet no bad data */
-    j->fn(j->bufs, j->syms, status, r0, r1);
-}
+/* The epilogue of a matrix product or convolution on rows it has finished. */
+static void run_epilogue(void *job, int64_t r0, int64_t r1) { cg_rows_run(job, r0, r1, 0); }
 
 /* [..., M, K] @ [K, N] as one product of (...*M) rows; equal batches one product each. An
  * operand produced by a transpose in the kernel is read through the transpose's input, its
@@ -271,7 +260,7 @@ static bool run_matmul(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **
             B = bufs[t->in[0]->id], rsb = 1, csb = K;
     }
     float *C = bufs[op->res[0].id];
-    epilogue_job job = {fn, bufs, syms};
+    cg_rows_job job = {fn, bufs, syms};
     cg_gemm_epilogue epi = {run_epilogue, &job, 0};
     if (rb == 2)
         return cg_gemm_run_epilogue(gemm, p->pool, batch * M, N, K, A, rsa, csa, B, rsb, csb, C, N,
@@ -285,17 +274,10 @@ static bool run_matmul(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **
     return true;
 }
 
-/* Runs kernel i of the plan over the buffers. False with a message in err. */
-typedef struct rows_job {
-    cg_kernel_fn  *fn;
-    void         **bufs;
-    const int64_t *syms;
-} rows_job;
-
-static void run_rows(void *ctx, int64_t begin, int64_t end, int thread)
+void cg_rows_run(void *ctx, int64_t begin, int64_t end, int thread)
 {
     (void)thread;
-    const rows_job *j = ctx;
+    const cg_rows_job *j = ctx;
     int64_t status[4] = {CG_STATUS_OK};     /* elementwise kernels meet no bad data */
     j->fn(j->bufs, j->syms, status, begin, end);
 }
@@ -313,11 +295,12 @@ static bool run_split(cg_exec *p, const cg_kernel *k, cg_kernel_fn *fn, void **b
         rows *= out.type.dim[d].c;
     if (rows < 2 || rows * inner < ((int64_t)1 << 15))
         return false;
-    rows_job j = {fn, bufs, syms};
-    rt_pool_run(p->pool, rows, run_rows, &j);
+    cg_rows_job j = {fn, bufs, syms};
+    rt_pool_run(p->pool, rows, cg_rows_run, &j);
     return true;
 }
 
+/* Runs kernel i of the plan over the buffers. False with a message in err. */
 static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char *err, size_t errlen)
 {
     const cg_kernel *k = &p->prog->kernels[i];
@@ -352,7 +335,7 @@ static bool run_kernel(cg_exec *p, int i, void **bufs, const int64_t *syms, char
     for (int r = 0; r < op->nres; r++)
         out[r] = concrete(p, &op->res[r], bufs[op->res[r].id], syms);
     if (k->kind == CG_K_CONV) {
-        epilogue_job job = {p->fns[i], bufs, syms};
+        cg_rows_job job = {p->fns[i], bufs, syms};
         cg_gemm_epilogue epi = {run_epilogue, &job, 0};
         return cg_conv_run(p->kgemm[i], p->pool, op, in, out, p->fns[i] ? &epi : NULL, err, errlen);
     }

@@ -20,6 +20,16 @@ typedef void cg_kernel_fn(void **bufs, const int64_t *syms, int64_t *status, int
                           int64_t end);
 enum { CG_STATUS_OK, CG_STATUS_INDEX };
 
+/* An elementwise kernel over some of its rows, as a pool task: cg_rows_run(&job, begin, end, t)
+ * runs job.fn on rows [begin, end) (elementwise kernels meet no bad data, so the status goes
+ * unread). The executor splits kernels and runs epilogues with it, the straight-line step too. */
+typedef struct cg_rows_job {
+    cg_kernel_fn  *fn;
+    void         **bufs;
+    const int64_t *syms;
+} cg_rows_job;
+void cg_rows_run(void *job, int64_t begin, int64_t end, int thread);
+
 typedef struct cg_exec cg_exec;
 
 /* An executor of `prog` (which must outlive it): fns[i] is kernel i's code (a matrix product's:
